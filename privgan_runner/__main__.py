@@ -1,0 +1,21 @@
+"""`python -m privgan_runner [overrides]`: the Hydra app. All the work is in pipeline.run."""
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from . import pipeline
+from .errors import ConfigError, DatasetNotFoundError
+
+
+@hydra.main(version_base="1.3", config_path="pkg://privgan_runner.conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    try:
+        pipeline.run(cfg)
+    except (ConfigError, DatasetNotFoundError) as exc:
+        print(f"privgan_runner: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""The attack kind: `scores(trained)` -> one score per attacked record, plus the attack's own threshold."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class AttackScores:
+    scores: np.ndarray  # float, higher = more likely a member
+    is_member: np.ndarray  # bool, the truth
+    record_idx: np.ndarray  # pool indices of the scored records
+    threshold: float | None = None  # the attack's own decision threshold (score >= threshold -> member)
+
+
+class Attack:
+    name: str = ""
+
+    def __init__(self, bootstrap: int = 1000):
+        if not isinstance(bootstrap, int) or bootstrap < 0:
+            from ..errors import ConfigError
+
+            raise ConfigError("bootstrap", f"must be an integer >= 0 (resamples for auc_ci), got {bootstrap!r}")
+        self.bootstrap = bootstrap
+
+    def scores(self, trained) -> AttackScores:
+        raise NotImplementedError

@@ -1,0 +1,48 @@
+"""Config-level rules: the `wu_lr` resolver and the checks on top-level keys (no torch imported).
+
+Each option's own parameters are checked by its class when it is built (see components.build);
+what is checked here is what no single option owns.
+"""
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+from .errors import ConfigError
+
+
+def wu_lr(objective: str, regularizer: str) -> float:
+    """Wu et al. 2019 Sec. 4.1: Adam lr 4e-4 for the plain JS GAN (no regularizer), 2e-4 for all others."""
+    return 4e-4 if (objective, regularizer) == ("js", "none") else 2e-4
+
+
+OmegaConf.register_new_resolver("wu_lr", wu_lr, replace=True)
+
+STAGES = ("train", "attack", "evaluate")
+
+
+def _number(cfg: DictConfig, key: str):
+    try:
+        return OmegaConf.select(cfg, key, throw_on_missing=True)
+    except Exception as exc:
+        raise ConfigError(key, f"cannot be resolved: {exc}") from None
+
+
+def check_top_level(cfg: DictConfig) -> None:
+    """Fail fast, naming the key and the allowed range, before anything is built or loaded."""
+    seed = _number(cfg, "seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError("seed", f"must be an integer >= 0, got {seed!r}")
+    fraction = _number(cfg, "dataset.member_fraction")
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction < 1:
+        raise ConfigError("dataset.member_fraction", f"must be in (0, 1) (exclusive), got {fraction!r}")
+    max_samples = _number(cfg, "dataset.max_samples")
+    if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 2):
+        raise ConfigError("dataset.max_samples", f"must be null (the whole pool) or an integer >= 2, got {max_samples!r}")
+    stages = list(_number(cfg, "stages"))
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not stages:
+        raise ConfigError("stages", f"must be a non-empty list drawn from {list(STAGES)}, got {stages}")
+    for group in ("attack", "metric"):
+        node = cfg.get(group)
+        if node is not None and not isinstance(node, DictConfig):
+            raise ConfigError(group, f"must be a list of {group} options, e.g. {group}=[...]")

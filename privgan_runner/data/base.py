@@ -1,0 +1,59 @@
+"""The dataset kind: a pool of images in [-1, 1] with class labels, split later into members etc."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+@dataclass
+class ImagePool:
+    """Every record a run may use; `membership.npz` indexes into it."""
+
+    images: "torch.Tensor"  # float32 [N, C, H, W] in [-1, 1]  # noqa: F821
+    labels: "torch.Tensor"  # int64 [N]  # noqa: F821
+    n_classes: int
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+class ImageDataset:
+    """A dataset option. Subclasses set `channels` and `n_classes` and implement `load`.
+
+    `image_size` and `channels` are known before loading, so the model can be built (and the config
+    validated) without touching the disk.
+    """
+
+    channels: int = 1
+    n_classes: int = 0
+    name: str = ""
+
+    def __init__(self, image_size: int, root: str | None = None):
+        if not isinstance(image_size, int) or image_size < 8:
+            raise ConfigError("image_size", f"must be an integer >= 8, got {image_size!r}")
+        self.image_size = image_size
+        self.root = root
+
+    def load(self) -> ImagePool:
+        raise NotImplementedError
+
+
+def to_pool(pixels: np.ndarray, labels: np.ndarray, image_size: int, n_classes: int, max_value: float) -> ImagePool:
+    """uint8/float pixels [N, H, W] or [N, H, W, C] in [0, max_value] -> pool in [-1, 1] at image_size."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.as_tensor(np.ascontiguousarray(pixels), dtype=torch.float32)
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    else:
+        x = x.permute(0, 3, 1, 2)
+    x = x / max_value * 2.0 - 1.0
+    if x.shape[-1] != image_size or x.shape[-2] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
+                          antialias=x.shape[-1] > image_size).clamp_(-1.0, 1.0)
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return ImagePool(images=x.contiguous(), labels=y, n_classes=n_classes)

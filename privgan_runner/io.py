@@ -1,0 +1,66 @@
+"""Atomic file writes: a reader (or a killed job) never sees a half-written file."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN / inf are not JSON: they become null (the figure could not be computed)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy / torch scalars
+        return _json_safe(value.item())
+    return value
+
+
+def write_json(path: Path, data: dict) -> Path:
+    text = json.dumps(_json_safe(data), indent=2, allow_nan=False)
+    return _atomic(path, lambda tmp: tmp.write_text(text + "\n"))
+
+
+def write_npz(path: Path, **arrays) -> Path:
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    return _atomic(path, write)
+
+
+def write_torch(path: Path, obj: Any) -> Path:
+    import torch
+
+    return _atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def write_figure(path: Path, fig) -> Path:
+    suffix = Path(path).suffix.lstrip(".") or "png"
+
+    def write(tmp: Path) -> None:
+        fig.savefig(tmp, format=suffix, dpi=120, bbox_inches="tight")
+
+    return _atomic(path, write)

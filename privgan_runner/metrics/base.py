@@ -1,0 +1,12 @@
+"""The metric kind: `compute(trained)` -> a dict merged into results.json's "metrics".
+
+A figure that cannot be computed is None with a sibling "<name>_reason".
+"""
+from __future__ import annotations
+
+
+class Metric:
+    name: str = ""
+
+    def compute(self, trained) -> dict:
+        raise NotImplementedError

@@ -1,0 +1,24 @@
+"""The objective kind. D returns one raw output per record ("logit"); the objective reads it."""
+from __future__ import annotations
+
+import torch
+
+
+class Objective:
+    name: str = ""
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """Discriminator / critic loss on a batch of real and generated outputs (scalar)."""
+        raise NotImplementedError
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        """Generator loss on the discriminator's outputs for generated records (scalar)."""
+        raise NotImplementedError
+
+    def real_record_loss(self, real: torch.Tensor) -> torch.Tensor:
+        """Each real record's share of the D loss (per record): the generalization gap compares its means."""
+        raise NotImplementedError
+
+    def score(self, out: torch.Tensor) -> torch.Tensor:
+        """The white-box attack's score d(x) (Wu Sec. 4.1): higher = judged more real."""
+        raise NotImplementedError

@@ -1,0 +1,27 @@
+"""The regularizer kind: three hooks, each a no-op unless a variant needs it."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+Critic = Callable[[torch.Tensor], torch.Tensor]  # D with the batch's conditioning bound: x -> outputs
+
+
+class Regularizer:
+    name: str = ""
+    #: the penalty differentiates D's output w.r.t. its input (double backward)
+    needs_double_backward: bool = False
+
+    def wrap(self, D: nn.Module) -> nn.Module:
+        """Change D once, before training (e.g. reparametrize its weights)."""
+        return D
+
+    def penalty(self, D: nn.Module, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+        """A term added to the D loss at every D step, or None."""
+        return None
+
+    @torch.no_grad()
+    def after_d_step(self, D: nn.Module) -> None:
+        """Act on D's parameters after each optimizer step (in place: the step stays capturable)."""

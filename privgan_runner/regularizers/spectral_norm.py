@@ -1,0 +1,21 @@
+"""Spectral normalization (Miyato et al. 2018) of every D layer with weights (conv and linear)."""
+from __future__ import annotations
+
+import torch.nn as nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ..errors import ConfigError
+from .base import Regularizer
+
+
+class SpectralNorm(Regularizer):
+    def __init__(self, n_power_iterations: int = 1):
+        if not isinstance(n_power_iterations, int) or n_power_iterations < 1:
+            raise ConfigError("n_power_iterations", f"must be a positive integer, got {n_power_iterations!r}")
+        self.n_power_iterations = n_power_iterations
+
+    def wrap(self, D: nn.Module) -> nn.Module:
+        layers = [m for m in D.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+        for m in layers:
+            spectral_norm(m, n_power_iterations=self.n_power_iterations)
+        return D

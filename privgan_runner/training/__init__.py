@@ -1,0 +1,1 @@
+"""Training: the adversarial step (capturable as one CUDA graph) and the loop around it."""

@@ -1,0 +1,180 @@
+"""The training loop: device-resident members, a per-epoch permutation, one step function.
+
+Losses stay on the device inside the loop and are read back every `log_every` steps, which is where
+divergence (a non-finite or exploding loss) is detected: the run then stops as `collapsed`, naming
+the exact step, instead of crashing the sweep.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from ..errors import ConfigError
+from .step import LOSS_NAMES, AdversarialStep, CapturedStep
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("trainer.device", f"{name!r} was asked for, but CUDA is not available here")
+    return device
+
+
+@dataclass
+class TrainResult:
+    status: str  # "completed" | "collapsed"
+    steps: int
+    epochs: int
+    seconds: float
+    device: str
+    final: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    message: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        return {"steps": self.steps, "epochs": self.epochs, "seconds": round(self.seconds, 2),
+                "device": self.device, "final": self.final, "status": self.status, "message": self.message}
+
+
+class Trainer:
+    def __init__(self, epochs: int = 1000, batch_size: int = 64, n_critic: int = 1, lr: float = 2e-4,
+                 betas: tuple[float, float] | list[float] = (0.5, 0.999), device: str = "auto",
+                 log_every: int = 50, divergence_threshold: float = 1e6, progress: bool = True,
+                 cuda_graph: bool = False, channels_last: bool = False, warmup_steps: int = 3):
+        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("n_critic", n_critic),
+                           ("log_every", log_every), ("warmup_steps", warmup_steps)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(key, f"must be a positive integer, got {value!r}")
+        if not (isinstance(lr, (int, float)) and lr > 0):
+            raise ConfigError("lr", f"must be > 0, got {lr!r}")
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ConfigError("betas", f"must be two numbers in [0, 1), got {list(betas)}")
+        if not divergence_threshold > 0:
+            raise ConfigError("divergence_threshold", f"must be > 0, got {divergence_threshold}")
+        if device != "auto":
+            try:
+                torch.device(device)
+            except RuntimeError:
+                raise ConfigError("device", f"{device!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+        self.epochs, self.batch_size, self.n_critic = epochs, batch_size, n_critic
+        self.lr, self.betas = float(lr), tuple(float(b) for b in betas)
+        self.device_name, self.log_every = device, log_every
+        self.divergence_threshold = float(divergence_threshold)
+        self.progress, self.cuda_graph, self.channels_last = progress, cuda_graph, channels_last
+        self.warmup_steps = warmup_steps
+
+    def steps_per_epoch(self, n_members: int) -> int:
+        """G steps per epoch: each consumes n_critic full member batches (the last partial one is dropped)."""
+        return (n_members // self.batch_size) // self.n_critic
+
+    def check_fits(self, n_members: int) -> None:
+        if self.steps_per_epoch(n_members) == 0:
+            raise ConfigError("trainer.batch_size",
+                              f"batch_size {self.batch_size} x n_critic {self.n_critic} exceeds the {n_members} "
+                              "members: not one full step per epoch")
+
+    def optimizers(self, G: torch.nn.Module, D: torch.nn.Module, device: torch.device):
+        on_cuda = device.type == "cuda"
+        kwargs = dict(lr=self.lr, betas=self.betas)
+        if on_cuda:
+            kwargs["fused"] = True
+            if self.cuda_graph:
+                kwargs["capturable"] = True
+        return torch.optim.Adam(G.parameters(), **kwargs), torch.optim.Adam(D.parameters(), **kwargs)
+
+    def fit(self, G, D, objective, regularizer, images: torch.Tensor, labels: torch.Tensor, *, z_dim: int,
+            conditional: bool, on_log: Callable[[dict[str, float], int], None] | None = None) -> TrainResult:
+        device = resolve_device(self.device_name)
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        G.to(device, memory_format=fmt).train()
+        D.to(device, memory_format=fmt).train()
+        X = images.to(device).contiguous(memory_format=fmt)
+        Y = labels.to(device)
+        n = X.shape[0]
+        self.check_fits(n)
+        per_epoch = self.steps_per_epoch(n)
+        opt_g, opt_d = self.optimizers(G, D, device)
+        eager = AdversarialStep(G, D, opt_g, opt_d, objective, regularizer, z_dim, conditional)
+        step_fn: Callable = eager
+        capture = self.cuda_graph and device.type == "cuda"
+        side = torch.cuda.Stream() if capture else None
+
+        window = torch.zeros(self.log_every, len(LOSS_NAMES), device=device)
+        history: list[dict[str, float]] = []
+        total = self.epochs * per_epoch
+        status, message, done = "completed", "", 0
+        started = time.perf_counter()
+        bar = _progress(total, self.progress)
+        try:
+            for epoch in range(self.epochs):
+                order = torch.randperm(n, device=device)[: per_epoch * self.n_critic * self.batch_size]
+                order = order.view(per_epoch, self.n_critic, self.batch_size)
+                for j in range(per_epoch):
+                    idx = order[j]
+                    if capture and done == self.warmup_steps:
+                        step_fn = CapturedStep(eager, X[idx], Y[idx])
+                    warming = capture and done < self.warmup_steps
+                    with torch.cuda.stream(side) if warming else contextlib.nullcontext():
+                        out = step_fn(X[idx], Y[idx])
+                        window[done % self.log_every].copy_(out)
+                    if warming:
+                        torch.cuda.current_stream().wait_stream(side)
+                    done += 1
+                    if done % self.log_every == 0 or done == total:
+                        rows = window[: (done - 1) % self.log_every + 1].cpu()
+                        bad = self._first_bad(rows)
+                        if bad is not None:
+                            row, what = bad
+                            done = done - len(rows) + row + 1
+                            status, message = "collapsed", f"{what} at step {done} (epoch {epoch + 1})"
+                            raise _Stop
+                        means = dict(zip(LOSS_NAMES, rows.mean(0).tolist()))
+                        history.append({"step": done, **means})
+                        if on_log:
+                            on_log(means, done)
+                        bar.update(len(rows))
+                        bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", refresh=False)
+        except _Stop:
+            pass
+        finally:
+            bar.close()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+        G.eval()
+        D.eval()
+        final = {k: history[-1][k] for k in LOSS_NAMES} if history else {}
+        return TrainResult(status=status, steps=done, epochs=-(-done // per_epoch), seconds=seconds,
+                           device=str(device), final=final, history=history, message=message)
+
+    def _first_bad(self, rows: torch.Tensor) -> tuple[int, str] | None:
+        """The first row (step) whose losses are non-finite or beyond the divergence threshold."""
+        finite = torch.isfinite(rows)
+        exploded = rows.abs() > self.divergence_threshold
+        bad = (~finite) | exploded
+        if not bad.any():
+            return None
+        row, col = (int(v) for v in bad.nonzero()[0])
+        name, value = LOSS_NAMES[col], float(rows[row, col])
+        if not finite[row, col]:
+            return row, f"non-finite {name} ({value})"
+        return row, f"{name} = {value:.3g} beyond trainer.divergence_threshold ({self.divergence_threshold:g})"
+
+
+class _Stop(Exception):
+    pass
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="step", dynamic_ncols=True, leave=False)
