@@ -1,0 +1,90 @@
+"""Every option of every group composes and builds; bad values are refused before any work."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from privgan_runner.errors import ConfigError
+from privgan_runner.pipeline import build_components
+
+from .conftest import TINY, compose_config, options, run_cli
+
+SINGLE_GROUPS = ["dataset", "model", "objective", "regularizer", "privacy", "trainer", "logger"]
+LIST_GROUPS = ["attack", "metric"]
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in SINGLE_GROUPS for o in options(g)])
+def test_every_single_option_builds(group, option):
+    cfg = compose_config(f"{group}={option}")
+    parts = build_components(cfg)
+    assert getattr(parts, group).name == option
+
+
+@pytest.mark.parametrize("group", LIST_GROUPS)
+def test_every_list_option_builds_together(group):
+    every = options(group)
+    cfg = compose_config(f"{group}=[{','.join(every)}]")
+    parts = build_components(cfg)
+    assert [x.name for x in getattr(parts, group + "s")] == every
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_builds(experiment):
+    build_components(compose_config(f"+experiment={experiment}"))
+
+
+def test_wu_learning_rates():
+    assert compose_config().trainer.lr == pytest.approx(4e-4)  # plain JS GAN
+    assert compose_config("regularizer=spectral_norm").trainer.lr == pytest.approx(2e-4)
+    assert compose_config("objective=wasserstein").trainer.lr == pytest.approx(2e-4)
+    assert compose_config("trainer.lr=1e-3").trainer.lr == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("override,key", [
+    ("dataset.member_fraction=1.5", "dataset.member_fraction"),
+    ("dataset.member_fraction=0", "dataset.member_fraction"),
+    ("trainer.batch_size=-4", "trainer.batch_size"),
+    ("trainer.epochs=0", "trainer.epochs"),
+    ("trainer.lr=-1", "trainer.lr"),
+    ("regularizer=weight_clip regularizer.low=0.1 regularizer.high=0.0", "regularizer.low"),
+    ("dataset.image_size=50", "dataset.image_size"),
+    ("model.conditional=true dataset=synthetic dataset.n_classes=1", "model.conditional"),
+    ("stages=[train,deploy]", "stages"),
+    ("seed=-1", "seed"),
+])
+def test_bad_values_name_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        build_components(compose_config(*override.split()))
+    assert err.value.key == key
+    assert key in str(err.value)
+
+
+def test_batch_larger_than_members_is_refused_before_training(tiny_run, tmp_path):
+    with pytest.raises(ConfigError, match="trainer.batch_size"):
+        tiny_run("trainer.batch_size=100")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("regularizer=bogus", "regularizer"),
+    ("dataset.member_fraction=1.5", "dataset.member_fraction"),
+    ("trainer.batch_size=-4", "trainer.batch_size"),
+    ("trainer.epochs=0", "trainer.epochs"),
+])
+def test_cli_exits_nonzero_before_work(override, needle, tmp_path):
+    proc = run_cli(override, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, timeout=60)
+    assert proc.returncode != 0
+    assert needle in proc.stderr
+    assert not (tmp_path / "run" / "status.json").exists()  # nothing started
+
+
+def test_cli_help_lists_groups(tmp_path):
+    proc = run_cli("--help", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0
+    for group in SINGLE_GROUPS + LIST_GROUPS:
+        assert f"{group}:" in proc.stdout
+
+
+def test_tiny_config_is_valid():
+    build_components(compose_config(*TINY))

@@ -1,0 +1,82 @@
+"""The trainer: step counts, n_critic, no D gradients from the G step, divergence detection."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from privgan_runner.data.synthetic import Synthetic
+from privgan_runner.models.dcgan import DCGAN
+from privgan_runner.objectives.js import JS
+from privgan_runner.regularizers.none import NoRegularizer
+from privgan_runner.training.step import AdversarialStep
+from privgan_runner.training.trainer import Trainer
+
+
+def _setup(n=40):
+    torch.manual_seed(0)
+    pool = Synthetic(image_size=16, n_samples=n).load()
+    G, D = DCGAN(width=8, z_dim=8).build(16, 1, 10)
+    return pool, G, D
+
+
+@pytest.mark.parametrize("n_critic", [1, 2])
+def test_steps_per_epoch_counts_full_batches_only(n_critic):
+    pool, G, D = _setup(n=40)
+    trainer = Trainer(epochs=3, batch_size=8, n_critic=n_critic, progress=False, log_every=2, device="cpu")
+    result = trainer.fit(G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False)
+    assert result.status == "completed"
+    assert result.steps == 3 * ((40 // 8) // n_critic) and result.epochs == 3
+    assert result.history[-1]["step"] == result.steps
+
+
+def test_discriminator_gets_gradients_only_from_its_own_steps():
+    pool, G, D = _setup()
+    opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    step = AdversarialStep(G, D, opt_g, opt_d, JS(), NoRegularizer(), z_dim=8, conditional=False)
+    calls = []
+    for p in D.parameters():
+        p.register_hook(lambda g: calls.append(1))
+    n_params = len(list(D.parameters()))
+    out = step(pool.images[:16].view(2, 8, 1, 16, 16), pool.labels[:16].view(2, 8))  # n_critic = 2
+    assert len(calls) == 2 * n_params  # two D backward passes; the G step adds none
+    assert out.shape == (3,) and not out.requires_grad
+    assert all(p.requires_grad for p in D.parameters())
+
+
+def test_first_divergent_step_is_found():
+    trainer = Trainer(divergence_threshold=100.0, progress=False)
+    rows = torch.tensor([[0.5, 0.7, 0.0], [0.5, float("nan"), 0.0], [1e9, 0.1, 0.0]])
+    assert trainer._first_bad(rows)[0] == 1 and "non-finite g_loss" in trainer._first_bad(rows)[1]
+    assert trainer._first_bad(rows[[0, 2]])[0] == 1
+    assert trainer._first_bad(rows[[0]]) is None
+
+
+def test_nan_training_is_collapsed_at_the_exact_step():
+    pool, G, D = _setup()
+    calls = {"n": 0}
+
+    class PoisonAfter(NoRegularizer):
+        def penalty(self, D, critic, real, fake):
+            calls["n"] += 1
+            return real.new_tensor(float("nan") if calls["n"] == 7 else 0.0)
+
+    trainer = Trainer(epochs=5, batch_size=8, progress=False, log_every=4, device="cpu")
+    result = trainer.fit(G, D, JS(), PoisonAfter(), pool.images, pool.labels, z_dim=8, conditional=False)
+    assert result.status == "collapsed"
+    assert result.steps == 7 and "at step 7" in result.message
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_captured_step_matches_eager_on_gpu():
+    from privgan_runner.regularizers.spectral_norm import SpectralNorm
+
+    results = {}
+    for graph in (False, True):
+        pool, G, D = _setup()
+        D = SpectralNorm().wrap(D)
+        trainer = Trainer(epochs=20, batch_size=8, progress=False, log_every=5, device="cuda", cuda_graph=graph)
+        results[graph] = trainer.fit(G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8,
+                                     conditional=False)
+    assert results[True].status == "completed" and results[True].steps == results[False].steps
+    for k in ("d_loss", "g_loss"):  # same model, same data; noise streams differ, losses stay in range
+        assert abs(results[True].final[k] - results[False].final[k]) < 1.0
