@@ -89,11 +89,22 @@ def test_spectral_norm_bounds_every_layer():
         assert sigma == pytest.approx(1.0, abs=0.05)
 
 
+@pytest.mark.parametrize("reg,kind", [(SpectralNorm(), nn.Identity), (GradientPenalty(), nn.GroupNorm)])
+def test_lipschitz_regularizers_take_batchnorm_out_of_d(reg, kind):
+    _, D = DCGAN(width=8).build(32, 1, 0)
+    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    D = reg.wrap(D)
+    assert n_bn == 2 and not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    assert D(torch.randn(2, 1, 32, 32)).shape == (2,)
+    if kind is nn.GroupNorm:
+        assert sum(isinstance(m, nn.GroupNorm) for m in D.modules()) == n_bn
+
+
 def test_gradient_penalty_on_a_linear_critic():
     w = torch.tensor([3.0, 4.0])  # ||grad|| = 5 everywhere -> penalty = weight * (5 - 1)^2
     critic = lambda x: x.flatten(1) @ w  # noqa: E731
     real, fake = torch.randn(8, 2), torch.randn(8, 2)
-    assert GradientPenalty(weight=10).penalty(None, critic, real, fake) == pytest.approx(160.0)
+    assert float(GradientPenalty(weight=10).penalty(None, critic, real, fake)) == pytest.approx(160.0)
 
 
 def test_orthonormal_penalty_vanishes_on_orthogonal_rows():
@@ -101,7 +112,7 @@ def test_orthonormal_penalty_vanishes_on_orthogonal_rows():
     with torch.no_grad():
         D[0].weight.copy_(torch.linalg.qr(torch.randn(4, 4))[0] * 3)  # orthogonal rows, any norm
     reg = Orthonormal(beta=1.0)
-    assert reg.penalty(D, None, torch.zeros(1), None) == pytest.approx(0.0, abs=1e-4)
+    assert float(reg.penalty(D, None, torch.zeros(1), None)) == pytest.approx(0.0, abs=1e-4)
     with torch.no_grad():
         D[0].weight.fill_(1.0)
-    assert reg.penalty(D, None, torch.zeros(1), None) == pytest.approx(12 * 16.0)
+    assert float(reg.penalty(D, None, torch.zeros(1), None)) == pytest.approx(12 * 16.0)

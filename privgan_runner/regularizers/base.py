@@ -25,3 +25,14 @@ class Regularizer:
     @torch.no_grad()
     def after_d_step(self, D: nn.Module) -> None:
         """Act on D's parameters after each optimizer step (in place: the step stays capturable)."""
+
+
+def replace_batchnorm(D: nn.Module, make: Callable[[int], nn.Module]) -> int:
+    """Swap every BatchNorm2d in D for make(channels), in place; returns how many were swapped."""
+    swapped = 0
+    for parent in list(D.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(parent, child_name, make(child.num_features))
+                swapped += 1
+    return swapped
