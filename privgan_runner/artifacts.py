@@ -25,6 +25,7 @@ class TrainedGAN:
     z_dim: int
     conditional: bool
     device: torch.device
+    privacy: "PrivacyMechanism"  # noqa: F821  (how D is read: one view per membership code / discriminator)
     seed: int = 0
     batch_size: int = 512
     _outputs: dict = field(default_factory=dict, repr=False)
@@ -40,8 +41,9 @@ class TrainedGAN:
         return np.concatenate([np.ones(m, bool), np.zeros(n, bool)])
 
     @torch.no_grad()
-    def d_outputs(self, idx: np.ndarray) -> torch.Tensor:
-        """D's raw outputs for pool records `idx` (float32, on the CPU)."""
+    def d_views(self, idx: np.ndarray) -> torch.Tensor:
+        """D's raw outputs for pool records `idx`, one column per view (membership code c for PIGAN,
+        discriminator for PrivGAN, one column otherwise): float32 [len(idx), views] on the CPU."""
         key = idx.tobytes()
         if key not in self._outputs:
             self.D.eval()
@@ -50,9 +52,13 @@ class TrainedGAN:
                 sel = torch.as_tensor(idx[start: start + self.batch_size])
                 x = self.pool.images[sel].to(self.device)
                 y = self.pool.labels[sel].to(self.device) if self.conditional else None
-                chunks.append(self.D(x, y).float().cpu())
+                chunks.append(self.privacy.d_views(self.D, x, y).float().cpu())
             self._outputs[key] = torch.cat(chunks)
         return self._outputs[key]
+
+    def d_outputs(self, idx: np.ndarray) -> torch.Tensor:
+        """The attacker's D output per record: the max over views (PIGAN: max over c; PrivGAN: over D's)."""
+        return self.d_views(idx).max(1).values
 
     @torch.no_grad()
     def sample(self, n: int, labels: torch.Tensor | None = None, seed: int | None = None) -> torch.Tensor:
@@ -61,10 +67,12 @@ class TrainedGAN:
         gen = torch.Generator().manual_seed(self.seed if seed is None else seed)
         if self.conditional and labels is None:
             labels = torch.randint(0, self.pool.n_classes, (n,), generator=gen)
+        codes = self.privacy.generator_codes(n, gen)
         out = []
         for start in range(0, n, self.batch_size):
             b = min(self.batch_size, n - start)
             z = torch.randn(b, self.z_dim, generator=gen).to(self.device)
             y = labels[start: start + b].to(self.device) if self.conditional else None
-            out.append(self.G(z, y).float().cpu())
+            c = codes[start: start + b].to(self.device) if codes is not None else None
+            out.append(self.G(z, y, c).float().cpu())
         return torch.cat(out)

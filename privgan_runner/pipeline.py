@@ -99,19 +99,21 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         results["dataset"] = {"name": cfg.dataset.name, "n_members": len(membership.member_idx),
                               "n_nonmembers": len(membership.nonmember_idx), "pool_size": len(pool),
                               "image_size": parts.dataset.image_size, "channels": parts.dataset.channels}
-        parts.trainer.check_fits(len(membership.member_idx))
-        G, D = parts.model.build(parts.dataset.image_size, parts.dataset.channels, pool.n_classes)
+        n_members = len(membership.member_idx)
+        parts.trainer.check_fits(n_members)
+        parts.privacy.check(n_members, parts.trainer, parts.regularizer)
+        G, D = parts.privacy.build_models(parts.model, parts.dataset.image_size, parts.dataset.channels, pool.n_classes)
         D = parts.regularizer.wrap(D)
-        G, D = parts.privacy.prepare(G, D, len(membership.member_idx))
         results["privacy"] = parts.privacy.describe()
 
         stage = "train"
         _status(run_dir, "running", stage)
         if "train" in cfg.stages:
-            train = _train(parts, G, D, pool, membership, run_dir)
+            train = _train(parts, G, D, pool, membership, run_dir, int(cfg.seed))
         else:
-            train = _load_checkpoint(run_dir, G, D)
+            train = _load_checkpoint(run_dir, G, D, parts.privacy)
         results["train"] = {k: v for k, v in train.items() if k != "status"}
+        results["privacy"] = parts.privacy.describe()  # now with what training spent
         if train["status"] == "collapsed":
             results.update(status="collapsed", attacks={}, metrics={},
                            attacks_reason=f"training collapsed: {train['message']}")
@@ -122,7 +124,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
         trained = TrainedGAN(G=G, D=D, objective=parts.objective, pool=pool, membership=membership,
                              z_dim=parts.model.z_dim, conditional=parts.model.conditional,
-                             device=resolve_device(parts.trainer.device_name), seed=int(cfg.seed))
+                             device=resolve_device(parts.trainer.device_name), privacy=parts.privacy,
+                             seed=int(cfg.seed))
         trained.G.to(trained.device)
         trained.D.to(trained.device)
         attack_scores: dict = {}
@@ -174,22 +177,24 @@ def _load_data(cfg: DictConfig, parts: Components, run_dir: Path, train: bool):
     return pool, membership
 
 
-def _train(parts: Components, G, D, pool, membership, run_dir: Path) -> dict:
+def _train(parts: Components, G, D, pool, membership, run_dir: Path, seed: int) -> dict:
     import torch
 
     from .io import write_torch
 
     members = torch.as_tensor(membership.member_idx)
+    codes = parts.privacy.member_codes(len(members), seed)
     result = parts.trainer.fit(G, D, parts.objective, parts.regularizer, pool.images[members], pool.labels[members],
                                z_dim=parts.model.z_dim, conditional=parts.model.conditional,
-                               on_log=parts.logger.log)
+                               privacy=parts.privacy, codes=codes, on_log=parts.logger.log)
     summary = result.summary()
     write_torch(run_dir / "checkpoints" / "last.pt",
-                {"G": G.state_dict(), "D": D.state_dict(), "train": summary, "history": result.history})
+                {"G": G.state_dict(), "D": D.state_dict(), "privacy": parts.privacy.state(),
+                 "member_codes": codes, "train": summary, "history": result.history})
     return summary
 
 
-def _load_checkpoint(run_dir: Path, G, D) -> dict:
+def _load_checkpoint(run_dir: Path, G, D, privacy) -> dict:
     import torch
 
     path = run_dir / "checkpoints" / "last.pt"
@@ -198,6 +203,7 @@ def _load_checkpoint(run_dir: Path, G, D) -> dict:
     state = torch.load(path, map_location="cpu", weights_only=False)
     G.load_state_dict(state["G"])
     D.load_state_dict(state["D"])
+    privacy.load_state(state.get("privacy", {}))
     G.eval()
     D.eval()
     return state["train"]

@@ -88,8 +88,7 @@ def test_memorizing_model_is_attacked_far_above_chance(tmp_path):
 
     from .conftest import compose_config
 
-    cfg = compose_config("+experiment=digits_memorize", "model.width=16", "trainer.epochs=150",
-                         "trainer.progress=false", "attack.white_box.bootstrap=100")
+    cfg = compose_config("+experiment=digits_memorize", "trainer.progress=false", "attack.white_box.bootstrap=200")
     results = pipeline.run(cfg, run_dir=tmp_path)
     wb = results["attacks"]["white_box"]
     assert wb["auc"] > 0.9, wb

@@ -37,7 +37,7 @@ def test_discriminator_gets_gradients_only_from_its_own_steps():
     for p in D.parameters():
         p.register_hook(lambda g: calls.append(1))
     n_params = len(list(D.parameters()))
-    out = step(pool.images[:16].view(2, 8, 1, 16, 16), pool.labels[:16].view(2, 8))  # n_critic = 2
+    out = step(pool.images[:16].view(2, 8, 1, 16, 16), pool.labels[:16].view(2, 8), torch.zeros(2, 8, dtype=torch.long))
     assert len(calls) == 2 * n_params  # two D backward passes; the G step adds none
     assert out.shape == (3,) and not out.requires_grad
     assert all(p.requires_grad for p in D.parameters())
@@ -45,10 +45,11 @@ def test_discriminator_gets_gradients_only_from_its_own_steps():
 
 def test_first_divergent_step_is_found():
     trainer = Trainer(divergence_threshold=100.0, progress=False)
+    names = AdversarialStep.loss_names
     rows = torch.tensor([[0.5, 0.7, 0.0], [0.5, float("nan"), 0.0], [1e9, 0.1, 0.0]])
-    assert trainer._first_bad(rows)[0] == 1 and "non-finite g_loss" in trainer._first_bad(rows)[1]
-    assert trainer._first_bad(rows[[0, 2]])[0] == 1
-    assert trainer._first_bad(rows[[0]]) is None
+    assert trainer._first_bad(rows, names)[0] == 1 and "non-finite g_loss" in trainer._first_bad(rows, names)[1]
+    assert trainer._first_bad(rows[[0, 2]], names)[0] == 1
+    assert trainer._first_bad(rows[[0]], names) is None
 
 
 def test_nan_training_is_collapsed_at_the_exact_step():

@@ -3,6 +3,7 @@
 An image size s is built as s0 * 2**k with 3 <= s0 <= 7 (16 = 4*2^2, 28 = 7*2^2, 32 = 4*2^3, 64 = 4*2^4):
 G maps z to an s0 x s0 map and doubles it k times; D halves the image k times and reads one logit.
 Conditioning (cDCGAN): G sees onehot(y) beside z; D sees onehot(y) as constant extra input planes.
+A privacy mechanism may add a membership code c (PIGAN), conditioned on the same way as y.
 """
 from __future__ import annotations
 
@@ -35,21 +36,26 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
-def _onehot(y: torch.Tensor | None, n: int, like: torch.Tensor) -> torch.Tensor | None:
-    if n == 0:
-        return None
-    if y is None:
-        raise ValueError("this model is class-conditional: pass the labels y")
-    return F.one_hot(y, n).to(like.dtype)
+def _condition(y: torch.Tensor | None, n_classes: int, c: torch.Tensor | None, n_codes: int,
+               like: torch.Tensor) -> torch.Tensor | None:
+    """onehot(y) and onehot(c), concatenated; None when the model is unconditional."""
+    parts = []
+    for value, n, what in ((y, n_classes, "class labels y"), (c, n_codes, "membership codes c")):
+        if n:
+            if value is None:
+                raise ValueError(f"this model is conditioned on {what}: pass them")
+            parts.append(F.one_hot(value, n).to(like.dtype))
+    return torch.cat(parts, 1) if parts else None
 
 
 class Generator(nn.Module):
-    def __init__(self, image_size: int, channels: int, z_dim: int, width: int, n_classes: int, norm: str):
+    def __init__(self, image_size: int, channels: int, z_dim: int, width: int, n_classes: int, norm: str,
+                 n_codes: int = 0):
         super().__init__()
         s0, k = layout(image_size)
         widths = [width * 2 ** (k - 1 - i) for i in range(k)]
-        self.z_dim, self.n_classes, self.s0 = z_dim, n_classes, s0
-        self.project = nn.Linear(z_dim + n_classes, widths[0] * s0 * s0, bias=norm == "none")
+        self.z_dim, self.n_classes, self.n_codes, self.s0 = z_dim, n_classes, n_codes, s0
+        self.project = nn.Linear(z_dim + n_classes + n_codes, widths[0] * s0 * s0, bias=norm == "none")
         self.project_norm = _norm(norm, widths[0])
         ups: list[nn.Module] = []
         for c_in, c_out in zip(widths, widths[1:]):
@@ -57,20 +63,21 @@ class Generator(nn.Module):
         ups += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.up = nn.Sequential(*ups)
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        cond = _onehot(y, self.n_classes, z)
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, c: torch.Tensor | None = None) -> torch.Tensor:
+        cond = _condition(y, self.n_classes, c, self.n_codes, z)
         h = self.project(z if cond is None else torch.cat([z, cond], 1))
         h = h.view(z.shape[0], -1, self.s0, self.s0)
         return self.up(F.relu(self.project_norm(h)))
 
 
 class Discriminator(nn.Module):
-    def __init__(self, image_size: int, channels: int, width: int, n_classes: int, norm: str):
+    def __init__(self, image_size: int, channels: int, width: int, n_classes: int, norm: str,
+                 n_codes: int = 0, n_out: int = 1):
         super().__init__()
         s0, k = layout(image_size)
-        self.n_classes = n_classes
+        self.n_classes, self.n_codes, self.n_out = n_classes, n_codes, n_out
         layers: list[nn.Module] = []
-        c_in = channels + n_classes
+        c_in = channels + n_classes + n_codes
         for i in range(k):
             c_out = width * 2 ** i
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=i == 0 or norm == "none")]
@@ -79,13 +86,14 @@ class Discriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, True))
             c_in = c_out
         self.features = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Linear(c_in * s0 * s0, 1)
+        self.head = nn.Linear(c_in * s0 * s0, n_out)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        cond = _onehot(y, self.n_classes, x)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, c: torch.Tensor | None = None) -> torch.Tensor:
+        cond = _condition(y, self.n_classes, c, self.n_codes, x)
         if cond is not None:
             x = torch.cat([x, cond[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1)
-        return self.head(self.features(x)).squeeze(1)
+        out = self.head(self.features(x))
+        return out.squeeze(1) if self.n_out == 1 else out
 
 
 def init_dcgan_(module: nn.Module) -> None:
@@ -112,10 +120,17 @@ class DCGAN(GANModel):
         self.z_dim, self.width, self.conditional = z_dim, width, bool(conditional)
         self.g_norm, self.d_norm = g_norm, d_norm
 
-    def build(self, image_size: int, channels: int, n_classes: int):
+    def build(self, image_size: int, channels: int, n_classes: int, n_codes: int = 0):
         n_cond = n_classes if self.conditional else 0
-        G = Generator(image_size, channels, self.z_dim, self.width, n_cond, self.g_norm)
-        D = Discriminator(image_size, channels, self.width, n_cond, self.d_norm)
+        G = Generator(image_size, channels, self.z_dim, self.width, n_cond, self.g_norm, n_codes)
+        D = Discriminator(image_size, channels, self.width, n_cond, self.d_norm, n_codes)
         init_dcgan_(G)
         init_dcgan_(D)
+        self._shape = (image_size, channels)
         return G, D
+
+    def build_classifier(self, n_out: int) -> nn.Module:
+        """Q(x): D's architecture without labels or codes, with n_out logits (PIGAN's Q)."""
+        Q = Discriminator(*self._shape, self.width, 0, self.d_norm, n_out=n_out)
+        init_dcgan_(Q)
+        return Q

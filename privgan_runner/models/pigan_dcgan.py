@@ -115,16 +115,15 @@ class PiganDCGAN(GANModel):
         if arch not in self.SHAPES:
             raise ConfigError("arch", f"must be one of {', '.join(self.SHAPES)}, got {arch!r}")
         self.arch, self.z_dim, self.conditional = arch, z_dim, bool(conditional)
-        self.n_codes = 0  # set by a privacy mechanism that conditions on the membership code
 
-    def build(self, image_size: int, channels: int, n_classes: int):
+    def build(self, image_size: int, channels: int, n_classes: int, n_codes: int = 0):
         size, ch = self.SHAPES[self.arch]
         if (image_size, channels) != (size, ch):
             raise ConfigError("model.arch", f"the {self.arch} architecture is for {size}x{size}x{ch} images; "
                                             f"the dataset gives {image_size}x{image_size}x{channels}")
         n_cond = n_classes if self.conditional else 0
-        G = PiganGenerator(self.arch, self.z_dim, n_cond, self.n_codes)
-        D = PiganDiscriminator(self.arch, n_cond, self.n_codes)
+        G = PiganGenerator(self.arch, self.z_dim, n_cond, n_codes)
+        D = PiganDiscriminator(self.arch, n_cond, n_codes)
         init_dcgan_(G)
         init_dcgan_(D)
         return G, D

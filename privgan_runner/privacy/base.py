@@ -1,20 +1,62 @@
-"""The privacy-mechanism kind.
+"""The privacy-mechanism kind: how the GAN is built, trained and read by the attacks.
 
-A mechanism may change the models before training (`prepare`) and reports what it guarantees
-(`describe`, written to results.json's "privacy" entry). Mechanisms that replace the D update or add
-terms to the G loss extend these hooks.
+A mechanism decides
+- the models: `build_models` (PIGAN adds the membership code c to G and D; PrivGAN builds N pairs),
+- the members' codes: `member_codes` (PIGAN's random partition into N groups; zeros otherwise),
+- the training step: `make_step` (DP-SGD replaces the D update, PIGAN adds its classifier Q),
+- what the attacks see: `d_views` (D's outputs per code / per discriminator; attacks take the max),
+- what it guarantees: `describe`, results.json's "privacy" entry.
 """
 from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 
 class PrivacyMechanism:
     name: str = ""
+    #: the step it makes can be captured as a CUDA graph
+    capturable: bool = True
+    #: membership codes G and D are conditioned on (0 = none)
+    n_codes: int = 0
 
-    def prepare(self, G, D, n_members: int):
-        """Return the (G, D) to train; called once before training."""
-        return G, D
+    def check(self, n_members: int, trainer, regularizer=None) -> None:
+        """Refuse (ConfigError) a setting this mechanism cannot train, before any work."""
+
+    def build_models(self, model, image_size: int, channels: int, n_classes: int):
+        return model.build(image_size, channels, n_classes, n_codes=self.n_codes)
+
+    def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
+        return torch.zeros(n_members, dtype=torch.long)
+
+    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim: int, conditional: bool,
+                  members, steps: int):
+        from ..training.step import AdversarialStep
+
+        return AdversarialStep(G, D, trainer.adam(G.parameters(), device), trainer.adam(D.parameters(), device),
+                               objective, regularizer, z_dim, conditional, self.n_codes)
+
+    def on_epoch(self, epoch: int) -> None:
+        """Called at the start of every training epoch (PIGAN switches its privacy term on after K)."""
+
+    @torch.no_grad()
+    def d_views(self, D, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """D's raw outputs as the attacker reads them: [batch, views] (one view per code c)."""
+        if not self.n_codes:
+            return D(x, y).unsqueeze(1)
+        return torch.stack([D(x, y, torch.full((x.shape[0],), k, device=x.device)) for k in range(self.n_codes)], 1)
+
+    def generator_codes(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
+        """Codes for sampling from G: uniform over the codes (None without codes)."""
+        return torch.randint(0, self.n_codes, (n,), generator=generator) if self.n_codes else None
+
+    def state(self) -> dict[str, Any]:
+        """Extra tensors to checkpoint (e.g. PIGAN's Q)."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        pass
 
     def describe(self) -> dict[str, Any]:
         return {"mechanism": self.name, "epsilon": None, "delta": None}

@@ -1,9 +1,13 @@
 """One training step: n_critic discriminator updates, then one generator update.
 
 Written so the whole step can be captured as one CUDA graph: inputs have static shapes (full
-batches only), noise is drawn inside the step from the default generator, regularizers act in
-place, and nothing reads a value back to the host. The step returns its losses as one device
-tensor; the loop reads them back every few steps.
+batches only), noise and generated membership codes are drawn inside the step from the default
+generator, regularizers act in place, and nothing reads a value back to the host. The step
+returns its losses as one device tensor (named by `loss_names`); the loop reads them back every
+few steps.
+
+Privacy mechanisms extend the step through three hooks: `d_update` (DP-SGD replaces it),
+`after_d` (PIGAN trains its classifier Q there) and `g_loss` (PIGAN adds its privacy term).
 """
 from __future__ import annotations
 
@@ -13,46 +17,67 @@ import torch.nn as nn
 from ..objectives.base import Objective
 from ..regularizers.base import Regularizer
 
-#: what a step returns, in this order
-LOSS_NAMES = ("d_loss", "g_loss", "penalty")
-
 
 class AdversarialStep:
+    loss_names: tuple[str, ...] = ("d_loss", "g_loss", "penalty")
+
     def __init__(self, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                 objective: Objective, regularizer: Regularizer, z_dim: int, conditional: bool):
+                 objective: Objective, regularizer: Regularizer, z_dim: int, conditional: bool, n_codes: int = 0):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         self.objective, self.regularizer = objective, regularizer
-        self.z_dim, self.conditional = z_dim, conditional
+        self.z_dim, self.conditional, self.n_codes = z_dim, conditional, n_codes
 
-    def _noise(self, like: torch.Tensor) -> torch.Tensor:
+    def noise(self, like: torch.Tensor) -> torch.Tensor:
         return torch.randn(like.shape[0], self.z_dim, device=like.device, dtype=like.dtype)
 
-    def __call__(self, real: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """real: [n_critic, B, C, H, W]; labels: [n_critic, B]. Returns [d_loss, g_loss, penalty]."""
+    def fake_codes(self, like: torch.Tensor) -> torch.Tensor | None:
+        """Membership codes for generated records: uniform over the codes (None without codes)."""
+        if not self.n_codes:
+            return None
+        return torch.randint(0, self.n_codes, (like.shape[0],), device=like.device)
+
+    def d_update(self, x: torch.Tensor, y, c, fake: torch.Tensor, c_fake):
+        """One D update; returns (d_loss, penalty or None)."""
+        D = self.D
+        d_loss = self.objective.d_loss(D(x, y, c), D(fake, y, c_fake))
+        penalty = self.regularizer.penalty(D, lambda inp, y=y, c=c: D(inp, y, c), x, fake)
+        total = d_loss if penalty is None else d_loss + penalty
+        self.opt_d.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_d.step()
+        self.regularizer.after_d_step(D)
+        return d_loss, penalty
+
+    def after_d(self, fake: torch.Tensor, y, c_fake) -> list[torch.Tensor]:
+        """Extra updates on the last D step's generated batch; returns extra losses (see loss_names)."""
+        return []
+
+    def g_loss(self, fake: torch.Tensor, y, c_fake) -> torch.Tensor:
+        return self.objective.g_loss(self.D(fake, y, c_fake))
+
+    def __call__(self, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """real: [n_critic, B, C, H, W]; labels, codes: [n_critic, B]. Returns the losses, one tensor."""
         G, D = self.G, self.D
         D.requires_grad_(True)
-        for x, y in zip(real.unbind(0), labels.unbind(0)):
+        for x, y, c in zip(real.unbind(0), labels.unbind(0), codes.unbind(0)):
             y = y if self.conditional else None
+            c = c if self.n_codes else None
+            c_fake = self.fake_codes(x)
             with torch.no_grad():
-                fake = G(self._noise(x), y)
-            d_loss = self.objective.d_loss(D(x, y), D(fake, y))
-            penalty = self.regularizer.penalty(D, lambda inp, y=y: D(inp, y), x, fake)
-            total = d_loss if penalty is None else d_loss + penalty
-            self.opt_d.zero_grad(set_to_none=True)
-            total.backward()
-            self.opt_d.step()
-            self.regularizer.after_d_step(D)
+                fake = G(self.noise(x), y, c_fake)
+            d_loss, penalty = self.d_update(x, y, c, fake, c_fake)
+        extra = self.after_d(fake, y, c_fake)
 
         # G step: D's parameters get no gradients (and so carry no per-sample state either)
         D.requires_grad_(False)
-        y = labels[-1] if self.conditional else None
-        g_loss = self.objective.g_loss(D(G(self._noise(real[-1]), y), y))
+        c_fake = self.fake_codes(real[-1])
+        g_loss = self.g_loss(G(self.noise(real[-1]), y, c_fake), y, c_fake)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
         D.requires_grad_(True)
         penalty = torch.zeros_like(d_loss) if penalty is None else penalty
-        return torch.stack([d_loss.detach(), g_loss.detach(), penalty.detach()])
+        return torch.stack([d_loss.detach(), g_loss.detach(), penalty.detach(), *[e.detach() for e in extra]])
 
 
 class CapturedStep:
@@ -63,15 +88,16 @@ class CapturedStep:
     buffers before each replay; the returned tensor is the graph's static output.
     """
 
-    def __init__(self, step: AdversarialStep, real: torch.Tensor, labels: torch.Tensor):
+    def __init__(self, step: AdversarialStep, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor):
         torch.cuda.synchronize()
-        self.real, self.labels = real.clone(), labels.clone()
+        self.loss_names = step.loss_names
+        self.inputs = (real.clone(), labels.clone(), codes.clone())
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.out = step(self.real, self.labels)
+            self.out = step(*self.inputs)
 
-    def __call__(self, real: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        self.real.copy_(real)
-        self.labels.copy_(labels)
+    def __call__(self, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        for buffer, value in zip(self.inputs, (real, labels, codes)):
+            buffer.copy_(value)
         self.graph.replay()
         return self.out

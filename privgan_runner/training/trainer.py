@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import ConfigError
-from .step import LOSS_NAMES, AdversarialStep, CapturedStep
+from .step import CapturedStep
 
 
 def resolve_device(name: str) -> torch.device:
@@ -79,17 +79,23 @@ class Trainer:
                               f"batch_size {self.batch_size} x n_critic {self.n_critic} exceeds the {n_members} "
                               "members: not one full step per epoch")
 
-    def optimizers(self, G: torch.nn.Module, D: torch.nn.Module, device: torch.device):
-        on_cuda = device.type == "cuda"
+    def adam(self, params, device: torch.device, capturable: bool = True) -> torch.optim.Adam:
+        """The trainer's optimizer: Adam (fused on CUDA; capturable when the step will be captured)."""
         kwargs = dict(lr=self.lr, betas=self.betas)
-        if on_cuda:
+        if device.type == "cuda":
             kwargs["fused"] = True
-            if self.cuda_graph:
+            if self.cuda_graph and capturable:
                 kwargs["capturable"] = True
-        return torch.optim.Adam(G.parameters(), **kwargs), torch.optim.Adam(D.parameters(), **kwargs)
+        return torch.optim.Adam(params, **kwargs)
 
     def fit(self, G, D, objective, regularizer, images: torch.Tensor, labels: torch.Tensor, *, z_dim: int,
-            conditional: bool, on_log: Callable[[dict[str, float], int], None] | None = None) -> TrainResult:
+            conditional: bool, privacy=None, codes: torch.Tensor | None = None,
+            on_log: Callable[[dict[str, float], int], None] | None = None) -> TrainResult:
+        """Train G and D on the member set (images, labels[, membership codes]) as `privacy` says."""
+        if privacy is None:
+            from ..privacy.none import NoPrivacy
+
+            privacy = NoPrivacy()
         device = resolve_device(self.device_name)
         if device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -100,15 +106,17 @@ class Trainer:
         X = images.to(device).contiguous(memory_format=fmt)
         Y = labels.to(device)
         n = X.shape[0]
+        C = (torch.zeros(n, dtype=torch.long) if codes is None else codes).to(device)
         self.check_fits(n)
         per_epoch = self.steps_per_epoch(n)
-        opt_g, opt_d = self.optimizers(G, D, device)
-        eager = AdversarialStep(G, D, opt_g, opt_d, objective, regularizer, z_dim, conditional)
+        eager = privacy.make_step(G, D, objective, regularizer, trainer=self, device=device, z_dim=z_dim,
+                                  conditional=conditional, members=(X, Y, C), steps=self.epochs * per_epoch)
+        loss_names = eager.loss_names
         step_fn: Callable = eager
-        capture = self.cuda_graph and device.type == "cuda"
+        capture = self.cuda_graph and device.type == "cuda" and privacy.capturable
         side = torch.cuda.Stream() if capture else None
 
-        window = torch.zeros(self.log_every, len(LOSS_NAMES), device=device)
+        window = torch.zeros(self.log_every, len(loss_names), device=device)
         history: list[dict[str, float]] = []
         total = self.epochs * per_epoch
         status, message, done = "completed", "", 0
@@ -116,28 +124,29 @@ class Trainer:
         bar = _progress(total, self.progress)
         try:
             for epoch in range(self.epochs):
+                privacy.on_epoch(epoch)
                 order = torch.randperm(n, device=device)[: per_epoch * self.n_critic * self.batch_size]
                 order = order.view(per_epoch, self.n_critic, self.batch_size)
                 for j in range(per_epoch):
                     idx = order[j]
                     if capture and done == self.warmup_steps:
-                        step_fn = CapturedStep(eager, X[idx], Y[idx])
+                        step_fn = CapturedStep(eager, X[idx], Y[idx], C[idx])
                     warming = capture and done < self.warmup_steps
                     with torch.cuda.stream(side) if warming else contextlib.nullcontext():
-                        out = step_fn(X[idx], Y[idx])
+                        out = step_fn(X[idx], Y[idx], C[idx])
                         window[done % self.log_every].copy_(out)
                     if warming:
                         torch.cuda.current_stream().wait_stream(side)
                     done += 1
                     if done % self.log_every == 0 or done == total:
                         rows = window[: (done - 1) % self.log_every + 1].cpu()
-                        bad = self._first_bad(rows)
+                        bad = self._first_bad(rows, loss_names)
                         if bad is not None:
                             row, what = bad
                             done = done - len(rows) + row + 1
                             status, message = "collapsed", f"{what} at step {done} (epoch {epoch + 1})"
                             raise _Stop
-                        means = dict(zip(LOSS_NAMES, rows.mean(0).tolist()))
+                        means = dict(zip(loss_names, rows.mean(0).tolist()))
                         history.append({"step": done, **means})
                         if on_log:
                             on_log(means, done)
@@ -152,11 +161,11 @@ class Trainer:
         seconds = time.perf_counter() - started
         G.eval()
         D.eval()
-        final = {k: history[-1][k] for k in LOSS_NAMES} if history else {}
+        final = {k: history[-1][k] for k in loss_names} if history else {}
         return TrainResult(status=status, steps=done, epochs=-(-done // per_epoch), seconds=seconds,
                            device=str(device), final=final, history=history, message=message)
 
-    def _first_bad(self, rows: torch.Tensor) -> tuple[int, str] | None:
+    def _first_bad(self, rows: torch.Tensor, loss_names: tuple[str, ...]) -> tuple[int, str] | None:
         """The first row (step) whose losses are non-finite or beyond the divergence threshold."""
         finite = torch.isfinite(rows)
         exploded = rows.abs() > self.divergence_threshold
@@ -164,7 +173,7 @@ class Trainer:
         if not bad.any():
             return None
         row, col = (int(v) for v in bad.nonzero()[0])
-        name, value = LOSS_NAMES[col], float(rows[row, col])
+        name, value = loss_names[col], float(rows[row, col])
         if not finite[row, col]:
             return row, f"non-finite {name} ({value})"
         return row, f"{name} = {value:.3g} beyond trainer.divergence_threshold ({self.divergence_threshold:g})"

@@ -1,0 +1,131 @@
+"""PIGAN (Hassanzadeh & Tillman): an information-theoretic privacy regularizer on the generator.
+
+Members are split into N equal random groups; G(z, y, c) and D(x, y, c) get the group c as a
+membership code. A classifier Q(x) learns which code generated a sample; G is penalized for
+samples Q can attribute, which bounds I(G(z, c); c), the JSD between the groups' generators
+(Sec. 3, Algorithm 1, appendix A.2):
+
+1. Q is pretrained on the members with their group labels (`q_pretrain_epochs`, paper: 50);
+2. G and D train `warmup_epochs` (K) epochs without Q (paper: 200 on F-MNIST, 400 on CIFAR-10);
+3. then each step: D update(s), a Q update on the generated batch, and a G update whose loss adds
+   lam * CE(Q(G(z, c)), c') for a random incorrect code c' != c. Fooling Q into a wrong code is how
+   privGAN's reference implementation (which PIGAN follows) trains its generators against the
+   privacy discriminator; the paper's text calls it "maximizing the cross-entropy" of Q.
+
+The switch at epoch K multiplies Q's loss and the penalty by a device scalar, so the captured
+step stays one graph (Adam with all-zero gradients from zero moments does not move Q).
+Attacks read D with every code and take the max over c (PIGAN Sec. 4.1).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..training.step import AdversarialStep
+from .base import PrivacyMechanism
+
+
+class PiganStep(AdversarialStep):
+    loss_names = ("d_loss", "g_loss", "penalty", "q_loss", "q_accuracy")
+
+    def __init__(self, *args, Q, opt_q, lam: float, q_on: torch.Tensor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.Q, self.opt_q, self.lam, self.q_on = Q, opt_q, lam, q_on
+
+    def after_d(self, fake, y, c_fake):
+        self.Q.requires_grad_(True)
+        logits = self.Q(fake.detach())
+        q_loss = F.cross_entropy(logits, c_fake)
+        self.opt_q.zero_grad(set_to_none=True)
+        (q_loss * self.q_on).backward()
+        self.opt_q.step()
+        accuracy = (logits.detach().argmax(1) == c_fake).float().mean()
+        return [q_loss, accuracy]
+
+    def g_loss(self, fake, y, c_fake):
+        self.Q.requires_grad_(False)
+        shift = torch.randint(1, self.n_codes, c_fake.shape, device=c_fake.device)
+        wrong = (c_fake + shift) % self.n_codes
+        fool_q = F.cross_entropy(self.Q(fake), wrong)
+        return super().g_loss(fake, y, c_fake) + self.lam * self.q_on * fool_q
+
+
+class PIGAN(PrivacyMechanism):
+    def __init__(self, lam: float = 1.0, n_groups: int = 2, q_pretrain_epochs: int = 50, warmup_epochs: int = 200):
+        if not isinstance(n_groups, int) or isinstance(n_groups, bool) or n_groups < 2:
+            raise ConfigError("n_groups", f"must be an integer >= 2 (N membership groups), got {n_groups!r}")
+        if not isinstance(lam, (int, float)) or lam < 0:
+            raise ConfigError("lam", f"must be >= 0 (0 = no privacy penalty), got {lam!r}")
+        for key, value in (("q_pretrain_epochs", q_pretrain_epochs), ("warmup_epochs", warmup_epochs)):
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(key, f"must be an integer >= 0, got {value!r}")
+        self.lam, self.n_codes = float(lam), n_groups
+        self.q_pretrain_epochs, self.warmup_epochs = q_pretrain_epochs, warmup_epochs
+        self.Q = None
+        self.q_on: torch.Tensor | None = None
+        self.q_pretrain_accuracy: float | None = None
+
+    def check(self, n_members: int, trainer, regularizer=None) -> None:
+        if n_members < 2 * self.n_codes:
+            raise ConfigError("privacy.n_groups", f"{self.n_codes} groups need at least two members each; "
+                                                  f"there are {n_members} members")
+        if self.lam > 0 and self.warmup_epochs >= trainer.epochs:
+            raise ConfigError("privacy.warmup_epochs", f"K = {self.warmup_epochs} >= trainer.epochs = "
+                                                       f"{trainer.epochs}: the privacy term would never act")
+
+    def build_models(self, model, image_size: int, channels: int, n_classes: int):
+        G, D = model.build(image_size, channels, n_classes, n_codes=self.n_codes)
+        self.Q = model.build_classifier(self.n_codes)
+        return G, D
+
+    def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
+        """N equal random groups (sizes differ by at most one), drawn from the run's seed."""
+        order = torch.randperm(n_members, generator=torch.Generator().manual_seed(seed + 7919))
+        codes = torch.empty(n_members, dtype=torch.long)
+        codes[order] = torch.arange(n_members) % self.n_codes
+        return codes
+
+    def _pretrain_q(self, trainer, device, X: torch.Tensor, C: torch.Tensor) -> None:
+        Q = self.Q.to(device).train()
+        opt = trainer.adam(Q.parameters(), device, capturable=False)
+        n, b = X.shape[0], min(trainer.batch_size, X.shape[0])
+        for _ in range(self.q_pretrain_epochs):
+            order = torch.randperm(n, device=device)
+            for start in range(0, n - b + 1, b):
+                idx = order[start: start + b]
+                loss = F.cross_entropy(Q(X[idx]), C[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        with torch.no_grad():
+            Q.eval()
+            hits = sum(int((Q(X[i: i + 512]).argmax(1) == C[i: i + 512]).sum()) for i in range(0, n, 512))
+            Q.train()
+        self.q_pretrain_accuracy = hits / n
+
+    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps):
+        X, _, C = members
+        self._pretrain_q(trainer, device, X, C)
+        self.q_on = torch.zeros((), device=device)
+        return PiganStep(G, D, trainer.adam(G.parameters(), device), trainer.adam(D.parameters(), device),
+                         objective, regularizer, z_dim, conditional, self.n_codes,
+                         Q=self.Q, opt_q=trainer.adam(self.Q.parameters(), device), lam=self.lam, q_on=self.q_on)
+
+    def on_epoch(self, epoch: int) -> None:
+        if self.q_on is not None:
+            self.q_on.fill_(1.0 if epoch >= self.warmup_epochs else 0.0)
+
+    def state(self) -> dict[str, Any]:
+        return {"Q": self.Q.state_dict()} if self.Q is not None else {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if self.Q is not None and "Q" in state:
+            self.Q.load_state_dict(state["Q"])
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "lam": self.lam, "n_groups": self.n_codes,
+                "q_pretrain_epochs": self.q_pretrain_epochs, "warmup_epochs": self.warmup_epochs,
+                "q_pretrain_accuracy": self.q_pretrain_accuracy}
