@@ -218,7 +218,8 @@ def _attack(parts: Components, trained, run_dir: Path, seed: int):
         s = attack.scores(trained)
         write_npz(run_dir / "scores" / f"{attack.name}.npz", scores=s.scores, is_member=s.is_member,
                   record_idx=s.record_idx, threshold=float("nan") if s.threshold is None else s.threshold)
-        figures[attack.name] = membership_figures(s.scores, s.is_member, s.threshold, attack.bootstrap, seed)
+        figures[attack.name] = {**membership_figures(s.scores, s.is_member, s.threshold, attack.bootstrap, seed),
+                                **s.extra}
         all_scores[attack.name] = s
     return figures, all_scores
 

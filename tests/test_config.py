@@ -14,9 +14,13 @@ SINGLE_GROUPS = ["dataset", "model", "objective", "regularizer", "privacy", "tra
 LIST_GROUPS = ["attack", "metric"]
 
 
+#: options that only make sense beside another choice
+COMPANIONS = {("model", "pigan_dcgan"): ["dataset=fashion_mnist"]}
+
+
 @pytest.mark.parametrize("group,option", [(g, o) for g in SINGLE_GROUPS for o in options(g)])
 def test_every_single_option_builds(group, option):
-    cfg = compose_config(f"{group}={option}")
+    cfg = compose_config(f"{group}={option}", *COMPANIONS.get((group, option), []))
     parts = build_components(cfg)
     assert getattr(parts, group).name == option
 

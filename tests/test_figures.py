@@ -70,3 +70,13 @@ def test_bad_scores_are_refused():
         membership_figures(np.array([0.1, np.nan]), np.array([True, False]))
     with pytest.raises(ValueError, match="members and non-members"):
         membership_figures(np.array([0.1, 0.2]), np.array([True, True]))
+
+
+def test_total_variation_brute_force():
+    from privgan_runner.attacks.tvd import total_variation
+
+    a, b = np.array([0.0, 0.1, 0.9, 1.0]), np.array([0.05, 0.95, 0.96, 0.97])
+    # 2 bins over [0, 1]: a = (2, 2) / 4, b = (1, 3) / 4 -> TVD = 0.5 * (0.25 + 0.25)
+    assert total_variation(a, b, bins=2) == pytest.approx(0.25)
+    assert total_variation(a, a, bins=50) == 0.0
+    assert total_variation(np.zeros(5), np.ones(5), bins=10) == pytest.approx(1.0)

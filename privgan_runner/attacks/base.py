@@ -1,7 +1,7 @@
 """The attack kind: `scores(trained)` -> one score per attacked record, plus the attack's own threshold."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -12,6 +12,7 @@ class AttackScores:
     is_member: np.ndarray  # bool, the truth
     record_idx: np.ndarray  # pool indices of the scored records
     threshold: float | None = None  # the attack's own decision threshold (score >= threshold -> member)
+    extra: dict = field(default_factory=dict)  # attack-specific figures, merged into its results entry
 
 
 class Attack:

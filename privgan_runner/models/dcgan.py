@@ -83,7 +83,7 @@ class Discriminator(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=i == 0 or norm == "none")]
             if i > 0:
                 layers.append(_norm(norm, c_out))
-            layers.append(nn.LeakyReLU(0.2, True))
+            layers.append(nn.LeakyReLU(0.2))  # not in place: per-sample gradient hooks (DP-SGD) need the input
             c_in = c_out
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = nn.Linear(c_in * s0 * s0, n_out)

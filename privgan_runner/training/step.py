@@ -55,11 +55,15 @@ class AdversarialStep:
     def g_loss(self, fake: torch.Tensor, y, c_fake) -> torch.Tensor:
         return self.objective.g_loss(self.D(fake, y, c_fake))
 
+    def d_batches(self, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor):
+        """The member batches of the D updates: the loop's n_critic batches (DP-SGD draws its own)."""
+        return zip(real.unbind(0), labels.unbind(0), codes.unbind(0))
+
     def __call__(self, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """real: [n_critic, B, C, H, W]; labels, codes: [n_critic, B]. Returns the losses, one tensor."""
         G, D = self.G, self.D
         D.requires_grad_(True)
-        for x, y, c in zip(real.unbind(0), labels.unbind(0), codes.unbind(0)):
+        for x, y, c in self.d_batches(real, labels, codes):
             y = y if self.conditional else None
             c = c if self.n_codes else None
             c_fake = self.fake_codes(x)
@@ -70,6 +74,7 @@ class AdversarialStep:
 
         # G step: D's parameters get no gradients (and so carry no per-sample state either)
         D.requires_grad_(False)
+        y = labels[-1] if self.conditional else None
         c_fake = self.fake_codes(real[-1])
         g_loss = self.g_loss(G(self.noise(real[-1]), y, c_fake), y, c_fake)
         self.opt_g.zero_grad(set_to_none=True)
