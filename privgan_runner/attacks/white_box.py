@@ -2,16 +2,25 @@
 
 For the JS objective d(x) = sigmoid(logit), bounded by b = 1; for a Wasserstein critic its raw
 output. The attacker's threshold is the mean score over the members (the paper assumes the
-attacker knows it); F1 is reported at that threshold.
+attacker knows it); F1 is reported at that threshold. With several views of D (PIGAN's codes,
+PrivGAN's discriminators) the score is the max over views; `mean_over_views` reports the same
+attack on the mean score (privGAN's second variant).
 """
 from __future__ import annotations
 
 from .base import Attack, AttackScores
+from .figures import membership_figures
 
 
 class WhiteBox(Attack):
     def scores(self, trained) -> AttackScores:
         idx, is_member = trained.attacked_idx, trained.is_member
-        scores = trained.objective.score(trained.d_outputs(idx)).double().numpy()
+        views = trained.objective.score(trained.d_views(idx)).double().numpy()
+        scores = views.max(1)
+        extra = {}
+        if views.shape[1] > 1:
+            mean = views.mean(1)
+            fig = membership_figures(mean, is_member, float(mean[is_member].mean()), bootstrap=0)
+            extra["mean_over_views"] = {k: fig[k] for k in ("auc", "f1", "balanced_accuracy", "top_m_accuracy")}
         return AttackScores(scores=scores, is_member=is_member, record_idx=idx,
-                            threshold=float(scores[is_member].mean()))
+                            threshold=float(scores[is_member].mean()), extra=extra)

@@ -24,6 +24,10 @@ class PrivacyMechanism:
     def check(self, n_members: int, trainer, regularizer=None) -> None:
         """Refuse (ConfigError) a setting this mechanism cannot train, before any work."""
 
+    def steps_per_epoch(self, n_members: int, trainer) -> int:
+        """G steps that make one epoch (PrivGAN: one pass over each generator's 1/N of the members)."""
+        return trainer.steps_per_epoch(n_members)
+
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         return model.build(image_size, channels, n_classes, n_codes=self.n_codes)
 
@@ -60,3 +64,4 @@ class PrivacyMechanism:
 
     def describe(self) -> dict[str, Any]:
         return {"mechanism": self.name, "epsilon": None, "delta": None}
+

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..training.step import AdversarialStep
 from .base import PrivacyMechanism
+from .groups import check_epochs, check_groups, check_members, equal_groups, fool_loss, pretrain_classifier
 
 
 class PiganStep(AdversarialStep):
@@ -47,21 +48,14 @@ class PiganStep(AdversarialStep):
 
     def g_loss(self, fake, y, c_fake):
         self.Q.requires_grad_(False)
-        shift = torch.randint(1, self.n_codes, c_fake.shape, device=c_fake.device)
-        wrong = (c_fake + shift) % self.n_codes
-        fool_q = F.cross_entropy(self.Q(fake), wrong)
+        fool_q = fool_loss(self.Q(fake), c_fake, self.n_codes)
         return super().g_loss(fake, y, c_fake) + self.lam * self.q_on * fool_q
 
 
 class PIGAN(PrivacyMechanism):
     def __init__(self, lam: float = 1.0, n_groups: int = 2, q_pretrain_epochs: int = 50, warmup_epochs: int = 200):
-        if not isinstance(n_groups, int) or isinstance(n_groups, bool) or n_groups < 2:
-            raise ConfigError("n_groups", f"must be an integer >= 2 (N membership groups), got {n_groups!r}")
-        if not isinstance(lam, (int, float)) or lam < 0:
-            raise ConfigError("lam", f"must be >= 0 (0 = no privacy penalty), got {lam!r}")
-        for key, value in (("q_pretrain_epochs", q_pretrain_epochs), ("warmup_epochs", warmup_epochs)):
-            if not isinstance(value, int) or value < 0:
-                raise ConfigError(key, f"must be an integer >= 0, got {value!r}")
+        check_groups(lam, n_groups)
+        check_epochs(q_pretrain_epochs=q_pretrain_epochs, warmup_epochs=warmup_epochs)
         self.lam, self.n_codes = float(lam), n_groups
         self.q_pretrain_epochs, self.warmup_epochs = q_pretrain_epochs, warmup_epochs
         self.Q = None
@@ -69,9 +63,7 @@ class PIGAN(PrivacyMechanism):
         self.q_pretrain_accuracy: float | None = None
 
     def check(self, n_members: int, trainer, regularizer=None) -> None:
-        if n_members < 2 * self.n_codes:
-            raise ConfigError("privacy.n_groups", f"{self.n_codes} groups need at least two members each; "
-                                                  f"there are {n_members} members")
+        check_members(n_members, self.n_codes)
         if self.lam > 0 and self.warmup_epochs >= trainer.epochs:
             raise ConfigError("privacy.warmup_epochs", f"K = {self.warmup_epochs} >= trainer.epochs = "
                                                        f"{trainer.epochs}: the privacy term would never act")
@@ -82,33 +74,11 @@ class PIGAN(PrivacyMechanism):
         return G, D
 
     def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
-        """N equal random groups (sizes differ by at most one), drawn from the run's seed."""
-        order = torch.randperm(n_members, generator=torch.Generator().manual_seed(seed + 7919))
-        codes = torch.empty(n_members, dtype=torch.long)
-        codes[order] = torch.arange(n_members) % self.n_codes
-        return codes
-
-    def _pretrain_q(self, trainer, device, X: torch.Tensor, C: torch.Tensor) -> None:
-        Q = self.Q.to(device).train()
-        opt = trainer.adam(Q.parameters(), device, capturable=False)
-        n, b = X.shape[0], min(trainer.batch_size, X.shape[0])
-        for _ in range(self.q_pretrain_epochs):
-            order = torch.randperm(n, device=device)
-            for start in range(0, n - b + 1, b):
-                idx = order[start: start + b]
-                loss = F.cross_entropy(Q(X[idx]), C[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-        with torch.no_grad():
-            Q.eval()
-            hits = sum(int((Q(X[i: i + 512]).argmax(1) == C[i: i + 512]).sum()) for i in range(0, n, 512))
-            Q.train()
-        self.q_pretrain_accuracy = hits / n
+        return equal_groups(n_members, self.n_codes, seed)
 
     def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps):
         X, _, C = members
-        self._pretrain_q(trainer, device, X, C)
+        self.q_pretrain_accuracy = pretrain_classifier(self.Q, X, C, trainer, device, self.q_pretrain_epochs)
         self.q_on = torch.zeros((), device=device)
         return PiganStep(G, D, trainer.adam(G.parameters(), device), trainer.adam(D.parameters(), device),
                          objective, regularizer, z_dim, conditional, self.n_codes,

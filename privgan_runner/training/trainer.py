@@ -108,7 +108,7 @@ class Trainer:
         n = X.shape[0]
         C = (torch.zeros(n, dtype=torch.long) if codes is None else codes).to(device)
         self.check_fits(n)
-        per_epoch = self.steps_per_epoch(n)
+        per_epoch = privacy.steps_per_epoch(n, self)
         eager = privacy.make_step(G, D, objective, regularizer, trainer=self, device=device, z_dim=z_dim,
                                   conditional=conditional, members=(X, Y, C), steps=self.epochs * per_epoch)
         loss_names = eager.loss_names
