@@ -86,3 +86,49 @@ def test_split_is_seeded_disjoint_and_saved(tmp_path):
 def test_split_refuses_empty_sides():
     with pytest.raises(ConfigError, match="member_fraction"):
         split_pool(10, 0.01, None, seed=0)
+
+
+def _cifar_fixture(folder, per_batch=4):
+    import pickle
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+                 "labels": rng.integers(0, 10, per_batch).tolist()}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+
+
+@pytest.mark.parametrize("layout", ["cifar-10-batches-py", ""])
+def test_cifar10_layouts(tmp_path, layout):
+    from privgan_runner.data.cifar10 import CIFAR10
+
+    _cifar_fixture(tmp_path / layout)
+    pool = CIFAR10(root=str(tmp_path)).load()
+    assert pool.images.shape == (24, 3, 32, 32) and pool.labels.shape == (24,)
+    assert pool.images.min() >= -1 and pool.images.max() <= 1
+
+
+def test_cifar10_channel_order(tmp_path):
+    """A record stored as R-plane, G-plane, B-plane comes back with those channels."""
+    import pickle
+
+    from privgan_runner.data.cifar10 import CIFAR10
+
+    _cifar_fixture(tmp_path)
+    row = np.concatenate([np.full(1024, 255), np.zeros(1024), np.full(1024, 0)]).astype(np.uint8)
+    with open(tmp_path / "data_batch_1", "rb") as f:
+        batch = pickle.load(f)
+    batch["data"][0] = row
+    with open(tmp_path / "data_batch_1", "wb") as f:
+        pickle.dump(batch, f)
+    img = CIFAR10(root=str(tmp_path)).load().images[0]
+    assert img[0].min() == 1.0 and img[1].max() == -1.0 and img[2].max() == -1.0
+
+
+def test_cifar10_missing_says_where(tmp_path):
+    from privgan_runner.data.cifar10 import CIFAR10
+
+    with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py"):
+        CIFAR10(root=str(tmp_path)).load()
