@@ -36,10 +36,12 @@ class TrainResult:
     final: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     message: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {"steps": self.steps, "epochs": self.epochs, "seconds": round(self.seconds, 2),
-                "device": self.device, "final": self.final, "status": self.status, "message": self.message}
+                "device": self.device, "final": self.final, "status": self.status, "message": self.message,
+                "notes": self.notes}
 
 
 class Trainer:
@@ -114,6 +116,9 @@ class Trainer:
         loss_names = eager.loss_names
         step_fn: Callable = eager
         capture = self.cuda_graph and device.type == "cuda" and privacy.capturable
+        notes = []
+        if self.cuda_graph and device.type == "cuda" and not privacy.capturable:
+            notes.append(f"trainer.cuda_graph ignored: the {privacy.name} step cannot be captured")
         side = torch.cuda.Stream() if capture else None
 
         window = torch.zeros(self.log_every, len(loss_names), device=device)
@@ -163,7 +168,7 @@ class Trainer:
         D.eval()
         final = {k: history[-1][k] for k in loss_names} if history else {}
         return TrainResult(status=status, steps=done, epochs=-(-done // per_epoch), seconds=seconds,
-                           device=str(device), final=final, history=history, message=message)
+                           device=str(device), final=final, history=history, message=message, notes=notes)
 
     def _first_bad(self, rows: torch.Tensor, loss_names: tuple[str, ...]) -> tuple[int, str] | None:
         """The first row (step) whose losses are non-finite or beyond the divergence threshold."""
