@@ -63,20 +63,21 @@ class AdversarialStep:
         """real: [n_critic, B, C, H, W]; labels, codes: [n_critic, B]. Returns the losses, one tensor."""
         G, D = self.G, self.D
         D.requires_grad_(True)
-        for x, y, c in self.d_batches(real, labels, codes):
+        n_critic = real.shape[0]
+        for i, (x, y, c) in enumerate(self.d_batches(real, labels, codes)):
             y = y if self.conditional else None
             c = c if self.n_codes else None
             c_fake = self.fake_codes(x)
-            with torch.no_grad():
+            # the last D step's generated batch is kept (with its graph) for the G step, as in the
+            # DCGAN reference: one G forward per step instead of two
+            with torch.set_grad_enabled(i == n_critic - 1):
                 fake = G(self.noise(x), y, c_fake)
-            d_loss, penalty = self.d_update(x, y, c, fake, c_fake)
-        extra = self.after_d(fake, y, c_fake)
+            d_loss, penalty = self.d_update(x, y, c, fake.detach(), c_fake)
+        extra = self.after_d(fake.detach(), y, c_fake)
 
         # G step: D's parameters get no gradients (and so carry no per-sample state either)
         D.requires_grad_(False)
-        y = labels[-1] if self.conditional else None
-        c_fake = self.fake_codes(real[-1])
-        g_loss = self.g_loss(G(self.noise(real[-1]), y, c_fake), y, c_fake)
+        g_loss = self.g_loss(fake, y, c_fake)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
