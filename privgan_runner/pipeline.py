@@ -213,14 +213,18 @@ def _attack(parts: Components, trained, run_dir: Path, seed: int):
     from .attacks.figures import membership_figures
     from .io import write_npz
 
-    figures, all_scores = {}, {}
+    figures, all_scores, drawn = {}, {}, {}
     for attack in parts.attacks:
         s = attack.scores(trained)
+        drawn.update(s.split)
         write_npz(run_dir / "scores" / f"{attack.name}.npz", scores=s.scores, is_member=s.is_member,
                   record_idx=s.record_idx, threshold=float("nan") if s.threshold is None else s.threshold)
         figures[attack.name] = {**membership_figures(s.scores, s.is_member, s.threshold, attack.bootstrap, seed),
                                 **s.extra}
         all_scores[attack.name] = s
+    if drawn:  # e.g. the Monte-Carlo attack's PCA reference set: every figure stays traceable
+        trained.membership.extra.update(drawn)
+        trained.membership.save(run_dir / "membership.npz")
     return figures, all_scores
 
 

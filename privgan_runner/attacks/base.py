@@ -13,6 +13,7 @@ class AttackScores:
     record_idx: np.ndarray  # pool indices of the scored records
     threshold: float | None = None  # the attack's own decision threshold (score >= threshold -> member)
     extra: dict = field(default_factory=dict)  # attack-specific figures, merged into its results entry
+    split: dict = field(default_factory=dict)  # index sets the attack drew (saved into membership.npz)
 
 
 class Attack:

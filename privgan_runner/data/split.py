@@ -1,7 +1,7 @@
 """Split the pool, once and from `seed`, into members (the GAN's training set) and non-members."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +14,16 @@ from ..io import write_npz
 class Membership:
     member_idx: np.ndarray
     nonmember_idx: np.ndarray
+    extra: dict = field(default_factory=dict)  # further index sets drawn later (reference_idx, aux_idx)
 
     def save(self, path: Path) -> Path:
-        return write_npz(path, member_idx=self.member_idx, nonmember_idx=self.nonmember_idx)
+        return write_npz(path, member_idx=self.member_idx, nonmember_idx=self.nonmember_idx, **self.extra)
 
     @classmethod
     def load(cls, path: Path) -> "Membership":
         with np.load(path) as f:
-            return cls(member_idx=f["member_idx"], nonmember_idx=f["nonmember_idx"])
+            extra = {k: f[k] for k in f.files if k not in ("member_idx", "nonmember_idx")}
+            return cls(member_idx=f["member_idx"], nonmember_idx=f["nonmember_idx"], extra=extra)
 
 
 def split_pool(n_pool: int, member_fraction: float, max_samples: int | None, seed: int) -> Membership:

@@ -1,0 +1,83 @@
+"""Monte-Carlo attack (Hilprecht et al. 2019, as run in the PIGAN and privGAN papers).
+
+The attacker has n generated samples. A PCA with `pca_components` (40) components is fitted on a
+reference set: a random `reference_fraction` (10%) of the non-members, which is then not attacked
+(its indices are saved as `reference_idx` in membership.npz). Records and samples are compared by
+Euclidean distance in that space. For a set of attacked records,
+eps = the median over them of the distance to the nearest generated sample, and a record's score
+is the share of generated samples within eps of it.
+
+- Per-record scores (saved, and behind AUC etc.) use every attacked record, eps taken over all of them.
+- MC-Single / MC-Set follow the papers: `repetitions` (20) times, draw M members and M non-members
+  (`m`, 100), compute eps and the scores on those 2M, call the top M members.
+  MC-Single accuracy = share of correct labels (= members among the top M / M); MC-Set success = 1
+  when most of the top M are members, 1/2 on a tie, 0 otherwise (chance 0.5).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from .base import Attack, AttackScores
+from .distances import min_distance, share_within
+from .figures import top_m_threshold
+
+
+class MonteCarlo(Attack):
+    def __init__(self, n_generated: int = 100_000, pca_components: int = 40, reference_fraction: float = 0.1,
+                 m: int = 100, repetitions: int = 20, chunk: int = 4096, bootstrap: int = 1000):
+        super().__init__(bootstrap)
+        for key, value in (("n_generated", n_generated), ("pca_components", pca_components), ("m", m),
+                           ("repetitions", repetitions), ("chunk", chunk)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(key, f"must be a positive integer, got {value!r}")
+        if not 0 < reference_fraction < 1:
+            raise ConfigError("reference_fraction", f"must be in (0, 1), got {reference_fraction!r}")
+        self.n_generated, self.pca_components, self.reference_fraction = n_generated, pca_components, reference_fraction
+        self.m, self.repetitions, self.chunk = m, repetitions, chunk
+
+    def scores(self, trained) -> AttackScores:
+        from sklearn.decomposition import PCA
+
+        rng = np.random.default_rng(trained.seed + 104729)
+        members, nonmembers = trained.membership.member_idx, trained.membership.nonmember_idx
+        n_ref = max(self.pca_components, int(round(self.reference_fraction * len(nonmembers))))
+        if n_ref >= len(nonmembers):
+            raise ConfigError("attack.monte_carlo.reference_fraction",
+                              f"the PCA reference set ({n_ref} records) would take every non-member")
+        shuffled = rng.permutation(nonmembers)
+        reference, attacked_non = np.sort(shuffled[:n_ref]), np.sort(shuffled[n_ref:])
+        flat = lambda idx: trained.pool.images[torch.as_tensor(idx)].flatten(1).numpy()  # noqa: E731
+        pca = PCA(n_components=self.pca_components, random_state=0).fit(flat(reference))
+        device = trained.device
+        project = lambda x: torch.as_tensor(pca.transform(x), dtype=torch.float32, device=device)  # noqa: E731
+        generated = project(trained.sample(self.n_generated).flatten(1).numpy())
+
+        idx = np.concatenate([members, attacked_non])
+        is_member = np.r_[np.ones(len(members), bool), np.zeros(len(attacked_non), bool)]
+        records = project(flat(idx))
+        nearest = min_distance(records, generated, self.chunk)
+        eps = nearest.quantile(0.5)  # the mean of the middle two for an even count, as numpy.median
+        scores = share_within(records, generated, eps, self.chunk).double().cpu().numpy()
+
+        single, sets = self._repetitions(rng, records, nearest, generated, is_member)
+        return AttackScores(
+            scores=scores, is_member=is_member, record_idx=idx,
+            threshold=top_m_threshold(scores, int(is_member.sum())), split={"reference_idx": reference},
+            extra={"mc_single_accuracy": single, "mc_set_accuracy": sets, "mc_chance": 0.5, "eps": float(eps),
+                   "n_generated": self.n_generated, "pca_components": self.pca_components,
+                   "m": self.m, "repetitions": self.repetitions, "n_reference": int(n_ref)})
+
+    def _repetitions(self, rng, records, nearest, generated, is_member):
+        member_rows, non_rows = np.flatnonzero(is_member), np.flatnonzero(~is_member)
+        m = min(self.m, len(member_rows), len(non_rows))
+        single, sets = [], []
+        for _ in range(self.repetitions):
+            rows = np.r_[rng.choice(member_rows, m, replace=False), rng.choice(non_rows, m, replace=False)]
+            eps = nearest[torch.as_tensor(rows)].quantile(0.5)
+            s = share_within(records[torch.as_tensor(rows)], generated, eps, self.chunk).cpu().numpy()
+            hits = int((np.argsort(-s, kind="stable")[:m] < m).sum())  # members among the top m
+            single.append(hits / m)
+            sets.append(1.0 if 2 * hits > m else 0.5 if 2 * hits == m else 0.0)
+        return float(np.mean(single)), float(np.mean(sets))

@@ -1,0 +1,102 @@
+"""Sample-based attacks: Monte-Carlo and distance, against generators whose leak is known."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from privgan_runner.artifacts import TrainedGAN
+from privgan_runner.attacks.distance import Distance
+from privgan_runner.attacks.figures import membership_figures
+from privgan_runner.attacks.monte_carlo import MonteCarlo
+from privgan_runner.data.digits import Digits
+from privgan_runner.data.split import split_pool
+from privgan_runner.objectives.js import JS
+from privgan_runner.privacy.none import NoPrivacy
+
+
+class Resampler(nn.Module):
+    """A 'generator' that returns noisy copies of fixed records."""
+
+    def __init__(self, images: torch.Tensor, noise: float):
+        super().__init__()
+        self.images, self.noise = images, noise
+
+    def forward(self, z, y=None, c=None):
+        pick = torch.randint(0, self.images.shape[0], (z.shape[0],))
+        return self.images[pick] + self.noise * torch.randn_like(self.images[pick])
+
+
+def _trained(source: str, noise=0.05, seed=0):
+    pool = Digits(image_size=8).load()
+    split = split_pool(len(pool), 0.2, 1000, seed=seed)
+    src = split.member_idx if source == "members" else split.nonmember_idx[-200:]
+    G = Resampler(pool.images[torch.as_tensor(src)], noise)
+    return TrainedGAN(G=G, D=nn.Identity(), objective=JS(), pool=pool, membership=split, z_dim=4,
+                      conditional=False, device=torch.device("cpu"), privacy=NoPrivacy(), seed=seed)
+
+
+def test_monte_carlo_on_noisy_copies_of_members_is_far_above_chance():
+    s = MonteCarlo(n_generated=4000, pca_components=20, m=50, repetitions=10, bootstrap=0).scores(_trained("members"))
+    fig = membership_figures(s.scores, s.is_member, s.threshold, bootstrap=0)
+    assert fig["auc"] > 0.8  # chance 0.5; eps is set by the non-member majority, so members tie less often
+    assert s.extra["mc_set_accuracy"] > 0.9 and s.extra["mc_single_accuracy"] > 0.75
+    assert len(s.split["reference_idx"]) >= 20 and not set(s.split["reference_idx"]) & set(s.record_idx)
+
+
+def test_monte_carlo_on_a_non_member_sampler_is_at_chance():
+    t = _trained("nonmembers", noise=0.05)
+    s = MonteCarlo(n_generated=4000, pca_components=20, m=50, repetitions=20, bootstrap=0).scores(t)
+    # the sampled non-members are themselves attacked records: leave them out, the rest is chance
+    sampled = set(t.membership.nonmember_idx[-200:].tolist())
+    keep = np.array([i not in sampled for i in s.record_idx])
+    auc = membership_figures(s.scores[keep], s.is_member[keep], bootstrap=0)["auc"]
+    assert abs(auc - 0.5) < 0.08
+
+
+def test_monte_carlo_figures_equal_brute_force():
+    from sklearn.decomposition import PCA
+
+    t = _trained("members", noise=0.2, seed=3)
+    attack = MonteCarlo(n_generated=300, pca_components=5, m=10, repetitions=3, chunk=64, bootstrap=0)
+    torch.manual_seed(0)  # the resampler draws from the global generator: same seed, same samples
+    s = attack.scores(t)
+    torch.manual_seed(0)
+    flat = lambda idx: t.pool.images[torch.as_tensor(idx)].flatten(1).numpy()  # noqa: E731  (float32, as the attack)
+    pca = PCA(n_components=5, random_state=0).fit(flat(s.split["reference_idx"]))
+    gen = pca.transform(t.sample(300).flatten(1).numpy()).astype(np.float64)
+    rec = pca.transform(flat(s.record_idx)).astype(np.float64)
+    d = np.sqrt(((rec[:, None, :] - gen[None, :, :]) ** 2).sum(-1))
+    eps = np.median(d.min(1))
+    assert s.extra["eps"] == pytest.approx(eps, rel=1e-5)
+    np.testing.assert_allclose(s.scores, (d <= eps).mean(1), atol=2 / 300)  # at most a boundary sample apart
+
+
+def test_distance_attack_on_member_copies():
+    s = Distance(n_generated=2000, bootstrap=0).scores(_trained("members", noise=0.01))
+    fig = membership_figures(s.scores, s.is_member, s.threshold, bootstrap=0)
+    assert fig["auc"] > 0.95
+    t = _trained("members", noise=0.01)
+    torch.manual_seed(0)
+    gen = t.sample(50).flatten(1)
+    rec = t.pool.images[torch.as_tensor(t.attacked_idx[:7])].flatten(1)
+    torch.manual_seed(0)
+    s2 = Distance(n_generated=50, chunk=16, bootstrap=0).scores(t)
+    brute = -torch.cdist(rec.double(), gen.double()).min(1).values
+    np.testing.assert_allclose(s2.scores[:7], brute.numpy(), rtol=1e-5)
+
+
+def test_pipeline_saves_the_reference_split(tiny_run):
+    results, run_dir = tiny_run("attack=[white_box,top_m,monte_carlo,distance]", "attack.monte_carlo.n_generated=200",
+                                "attack.monte_carlo.pca_components=4", "attack.monte_carlo.m=5",
+                                "attack.monte_carlo.repetitions=2", "attack.monte_carlo.bootstrap=0",
+                                "attack.distance.n_generated=100", "attack.distance.bootstrap=0")
+    mc = results["attacks"]["monte_carlo"]
+    assert 0 <= mc["mc_set_accuracy"] <= 1 and mc["mc_chance"] == 0.5
+    with np.load(run_dir / "membership.npz") as f:
+        ref = f["reference_idx"]
+        assert len(ref) == mc["n_reference"] and set(ref) <= set(f["nonmember_idx"])
+    with np.load(run_dir / "scores" / "monte_carlo.npz") as f:
+        assert not set(ref) & set(f["record_idx"])
+    assert "distance" in results["attacks"]
