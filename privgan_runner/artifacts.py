@@ -27,6 +27,7 @@ class TrainedGAN:
     device: torch.device
     privacy: "PrivacyMechanism"  # noqa: F821  (how D is read: one view per membership code / discriminator)
     seed: int = 0
+    pool_name: str = "dataset"  # the dataset's name (keys the cached metric backbones)
     batch_size: int = 512
     _outputs: dict = field(default_factory=dict, repr=False)
 

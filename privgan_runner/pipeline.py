@@ -125,7 +125,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         trained = TrainedGAN(G=G, D=D, objective=parts.objective, pool=pool, membership=membership,
                              z_dim=parts.model.z_dim, conditional=parts.model.conditional,
                              device=resolve_device(parts.trainer.device_name), privacy=parts.privacy,
-                             seed=int(cfg.seed))
+                             seed=int(cfg.seed), pool_name=str(cfg.dataset.name))
         trained.G.to(trained.device)
         trained.D.to(trained.device)
         attack_scores: dict = {}

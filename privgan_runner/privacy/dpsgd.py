@@ -16,6 +16,7 @@ reason (spectral norm's parametrization keeps buffers; gradient penalty needs a 
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -25,6 +26,10 @@ from ..training.step import AdversarialStep
 from .base import PrivacyMechanism
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
+
+# Opacus' full backward hooks fire on D's first layer although the real images need no gradient: expected
+warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed with respect "
+                                          "to module outputs", category=UserWarning)
 
 
 class DPStep(AdversarialStep):

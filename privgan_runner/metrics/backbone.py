@@ -1,0 +1,96 @@
+"""Feature networks for the fidelity metrics.
+
+`domain`: a small CNN (PIGAN appendix Table 6 style) trained on the dataset's real records that are
+not members of this run (80% to train, 20% to measure its test accuracy), cached on disk by dataset,
+shape and member set, so re-evaluating a run does not retrain it. Its 128-d penultimate layer gives
+FID / KID features and its softmax the Inception-score class posteriors.
+`inception`: torchmetrics' InceptionV3 (needs the torch-fidelity package and its weights in the local
+cache; this code never downloads them). When it cannot be loaded the metric falls back to `domain`
+and records why.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PRIVGAN_RUNNER_CACHE", Path.home() / ".cache" / "privgan_runner")) / "backbones"
+
+
+class DomainClassifier(nn.Module):
+    def __init__(self, channels: int, image_size: int, n_classes: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(64 * (image_size // 4) ** 2, 128), nn.ReLU())
+        self.head = nn.Linear(128, n_classes)
+        self.num_features = 128
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+class Features(nn.Module):
+    """The classifier's penultimate layer, as torchmetrics' custom feature extractor."""
+
+    def __init__(self, clf: DomainClassifier):
+        super().__init__()
+        self.clf, self.num_features = clf, clf.num_features
+
+    def forward(self, x):
+        return self.clf.body(x.float())
+
+
+class Logits(nn.Module):
+    def __init__(self, clf: DomainClassifier):
+        super().__init__()
+        self.clf = clf
+
+    def forward(self, x):
+        return self.clf(x.float())
+
+
+def domain_classifier(dataset_name: str, pool, exclude: np.ndarray, device, epochs: int = 10, seed: int = 0):
+    """(classifier in eval mode, its test accuracy), trained once per (dataset, shape, excluded set)."""
+    c, s = pool.images.shape[1], pool.images.shape[-1]
+    digest = hashlib.sha1(np.sort(exclude).astype(np.int64).tobytes()).hexdigest()[:12]
+    path = cache_dir() / f"{dataset_name}-{s}x{c}-{pool.n_classes}cls-{epochs}ep-{digest}.pt"
+    clf = DomainClassifier(c, s, pool.n_classes)
+    if path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        clf.load_state_dict(state["model"])
+        return clf.to(device).eval(), state["test_accuracy"]
+    keep = np.setdiff1d(np.arange(len(pool)), exclude)
+    rng = np.random.default_rng(seed)
+    keep = rng.permutation(keep)
+    n_test = max(1, len(keep) // 5)
+    test, train = torch.as_tensor(keep[:n_test]), torch.as_tensor(keep[n_test:])
+    X, Y = pool.images.to(device), pool.labels.to(device)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    clf = DomainClassifier(c, s, pool.n_classes).to(device)
+    opt = torch.optim.Adam(clf.parameters(), lr=1e-3)
+    for _ in range(epochs):
+        order = train[torch.randperm(len(train), generator=gen)].to(device)
+        for start in range(0, len(order), 128):
+            idx = order[start: start + 128]
+            loss = F.cross_entropy(clf(X[idx]), Y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    clf.eval()
+    with torch.no_grad():
+        t = test.to(device)
+        accuracy = float((clf(X[t]).argmax(1) == Y[t]).float().mean())
+    from ..io import write_torch
+
+    write_torch(path, {"model": clf.state_dict(), "test_accuracy": accuracy})
+    return clf, accuracy

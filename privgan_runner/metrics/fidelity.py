@@ -1,0 +1,83 @@
+"""FID, KID and Inception score through torchmetrics, on one feature network, with the real-data
+statistics computed once per run and shared by the three (see backbone.py for the networks).
+
+Real data = every pool record that is not a member; generated = `n_samples` samples of G.
+Every number is written with its backbone, the backbone's test accuracy and the sample counts.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+from .backbone import Features, Logits, domain_classifier
+from .base import Metric
+
+BACKBONES = ("domain", "inception")
+
+
+def _batches(x: torch.Tensor, device, size: int = 512):
+    for start in range(0, x.shape[0], size):
+        yield x[start: start + size].to(device)
+
+
+class _Fidelity(Metric):
+    def __init__(self, backbone: str = "domain", n_samples: int = 10_000, classifier_epochs: int = 10):
+        if backbone not in BACKBONES:
+            raise ConfigError("backbone", f"must be one of {', '.join(BACKBONES)}, got {backbone!r}")
+        if not isinstance(n_samples, int) or n_samples < 2:
+            raise ConfigError("n_samples", f"must be an integer >= 2, got {n_samples!r}")
+        self.backbone, self.n_samples, self.classifier_epochs = backbone, n_samples, classifier_epochs
+
+    def _network(self, trained):
+        """(classifier, record dict) for the configured backbone, falling back to `domain` honestly."""
+        info = {}
+        if self.backbone == "inception":
+            info[f"{self.name}_inception_unavailable"] = (
+                "the Inception backbone needs torch-fidelity and its weights in the local cache; neither is "
+                "downloaded here, so the domain backbone was used")
+        clf, accuracy = domain_classifier(trained.pool_name, trained.pool, trained.membership.member_idx,
+                                          trained.device, epochs=self.classifier_epochs)
+        info.update({f"{self.name}_backbone": f"{trained.pool_name}-cnn",
+                     f"{self.name}_backbone_test_accuracy": accuracy})
+        return clf, info
+
+    def _real(self, trained) -> torch.Tensor:
+        """Every pool record that is not a member: the real distribution, without the training set."""
+        import numpy as np
+
+        outside = np.setdiff1d(np.arange(len(trained.pool)), trained.membership.member_idx)
+        return trained.pool.images[torch.as_tensor(outside)]
+
+
+class FID(_Fidelity):
+    name = "fid"
+
+    def compute(self, trained) -> dict:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        clf, info = self._network(trained)
+        fid = FrechetInceptionDistance(feature=Features(clf), normalize=False).to(trained.device)
+        real = self._real(trained)
+        for x in _batches(real, trained.device):
+            fid.update(x, real=True)
+        for x in _batches(trained.sample(self.n_samples), trained.device):
+            fid.update(x, real=False)
+        return {"fid": float(fid.compute()), **info, "fid_n_real": int(real.shape[0]),
+                "fid_n_generated": self.n_samples}
+
+
+class InceptionScore(_Fidelity):
+    name = "inception_score"
+
+    def compute(self, trained) -> dict:
+        from torchmetrics.image.inception import InceptionScore as TMInceptionScore
+
+        if trained.pool.n_classes < 2:
+            return {"inception_score": None, "inception_score_reason": "the dataset has no class labels"}
+        clf, info = self._network(trained)
+        metric = TMInceptionScore(feature=Logits(clf), splits=10).to(trained.device)
+        for x in _batches(trained.sample(self.n_samples), trained.device):
+            metric.update(x)
+        mean, std = metric.compute()
+        return {"inception_score": float(mean), "inception_score_std": float(std), **info,
+                "inception_score_n_generated": self.n_samples}

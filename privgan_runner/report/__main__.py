@@ -1,0 +1,85 @@
+"""`python -m privgan_runner.report PATH... [--out DIR]`: tables (markdown + CSV) and plots from run folders."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+
+from ..io import _atomic
+from .aggregate import add_paper_values, aggregate
+from .collect import CONFIG_KEYS, find_runs, flatten
+from .plots import curves, histograms, roc_overlay, swept_knob
+
+
+def _cell(value) -> str:
+    if isinstance(value, dict):
+        return f"{value['mean']:.3f} ± {value['std']:.3f}" if value["n"] > 1 else f"{value['mean']:.3f}"
+    return "" if value is None else str(value)
+
+
+def _label(row: dict) -> str:
+    return " ".join(f"{k}={row[k]}" for k in CONFIG_KEYS if row.get(k) is not None)
+
+
+def build_report(paths, out: Path) -> dict:
+    rows = [flatten(run) for run in find_runs(paths)]
+    if not rows:
+        raise FileNotFoundError(f"no run folders (with a status.json) under {', '.join(map(str, paths))}")
+    table, figures = aggregate(rows)
+    paper = add_paper_values(table)
+    config = [k for k in CONFIG_KEYS if any(r.get(k) is not None for r in table)]
+    columns = config + ["seeds", "completed", "collapsed", "failed"] + figures + paper
+
+    md = io.StringIO()
+    md.write("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
+    for row in table:
+        md.write("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |\n")
+    csv_text = io.StringIO()
+    writer = csv.writer(csv_text)
+    flat_cols = config + ["seeds", "completed", "collapsed", "failed"]
+    flat_cols += [f"{f}{s}" for f in figures for s in ("_mean", "_std")] + paper
+    writer.writerow(flat_cols)
+    for row in table:
+        cells = [row.get(c) for c in config + ["seeds", "completed", "collapsed", "failed"]]
+        for f in figures:
+            v = row.get(f)
+            cells += [v["mean"], v["std"]] if isinstance(v, dict) else [v, v]
+        cells += [row.get(c) for c in paper]
+        writer.writerow(["" if c is None else c for c in cells])
+
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic(out / "report.md", lambda tmp: tmp.write_text(md.getvalue()))
+    _atomic(out / "report.csv", lambda tmp: tmp.write_text(csv_text.getvalue()))
+    first_completed = {}
+    for row in rows:
+        if row.get("status") == "completed":
+            first_completed.setdefault(_label({k: row.get(k) for k in CONFIG_KEYS}), Path(row["run"]))
+    written = [out / "report.md", out / "report.csv"]
+    knob = swept_knob(table)
+    for made in (curves(out / f"curves_{knob}.png", table, knob) if knob else None,
+                 roc_overlay(out / "roc_overlay.png", first_completed),
+                 histograms(out / "score_histograms.png", first_completed)):
+        if made:
+            written.append(made)
+    return {"table": table, "columns": columns, "markdown": md.getvalue(), "written": written}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m privgan_runner.report", description=__doc__)
+    p.add_argument("paths", nargs="+", type=Path, help="run folders or sweep folders (searched recursively)")
+    p.add_argument("--out", type=Path, help="where to write report.md, report.csv and plots (default: PATH/report)")
+    args = p.parse_args(argv)
+    try:
+        report = build_report(args.paths, args.out or args.paths[0] / "report")
+    except FileNotFoundError as exc:
+        print(f"privgan_runner.report: error: {exc}", file=sys.stderr)
+        return 2
+    print(report["markdown"])
+    print("written: " + ", ".join(str(p) for p in report["written"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

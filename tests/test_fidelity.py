@@ -1,0 +1,72 @@
+"""FID / Inception score through torchmetrics on the domain backbone: known answers on known inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from privgan_runner.artifacts import TrainedGAN
+from privgan_runner.data.digits import Digits
+from privgan_runner.data.split import split_pool
+from privgan_runner.metrics import fidelity
+from privgan_runner.metrics.fidelity import FID, InceptionScore
+from privgan_runner.objectives.js import JS
+from privgan_runner.privacy.none import NoPrivacy
+
+from .test_sample_attacks import Resampler
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRIVGAN_RUNNER_CACHE", str(tmp_path / "cache"))
+
+
+def _trained(G):
+    pool = Digits(image_size=8).load()
+    split = split_pool(len(pool), 0.1, None, seed=0)
+    return TrainedGAN(G=G, D=nn.Identity(), objective=JS(), pool=pool, membership=split, z_dim=4,
+                      conditional=False, device=torch.device("cpu"), privacy=NoPrivacy(), pool_name="digits")
+
+
+class Noise(nn.Module):
+    def forward(self, z, y=None, c=None):
+        return torch.rand(z.shape[0], 1, 8, 8) * 2 - 1
+
+
+def test_fid_of_real_against_real_is_near_zero_and_against_noise_large(tmp_path):
+    pool = Digits(image_size=8).load()
+    split = split_pool(len(pool), 0.1, None, seed=0)
+    outside = np.setdiff1d(np.arange(len(pool)), split.member_idx)
+    real_copies = _trained(Resampler(pool.images[torch.as_tensor(outside)], noise=0.0))
+    same = FID(n_samples=3000, classifier_epochs=5).compute(real_copies)
+    noise = FID(n_samples=3000, classifier_epochs=5).compute(_trained(Noise()))
+    assert same["fid_backbone"] == "digits-cnn" and same["fid_backbone_test_accuracy"] > 0.9
+    assert same["fid"] < 1.0, same
+    assert noise["fid"] > 50 * max(same["fid"], 0.1), (same, noise)
+    assert list((tmp_path / "cache" / "backbones").glob("digits-8x1-*.pt"))  # trained once, cached
+
+
+def test_inception_score_of_an_ideal_classifier_is_the_class_count(monkeypatch):
+    class Ideal(nn.Module):
+        """Reads the class from the image: record k's label is written as a one-hot in its first row."""
+
+        def forward(self, x):
+            return 60.0 * (x[:, 0, 0, :8] > 0).float()
+
+        def body(self, x):
+            return x.flatten(1)
+
+    pool = Digits(image_size=8).load()
+    labels = torch.arange(8).repeat(100)
+    images = -torch.ones(800, 1, 8, 8)
+    images[torch.arange(800), 0, 0, labels] = 1.0
+    monkeypatch.setattr(fidelity, "domain_classifier", lambda *a, **k: (Ideal(), 1.0))
+    out = InceptionScore(n_samples=800).compute(_trained(Resampler(images, noise=0.0)))
+    assert out["inception_score"] == pytest.approx(8.0, rel=0.05)
+    assert pool.n_classes == 10  # the pool is only used for its labels' count here
+
+
+def test_inception_backbone_falls_back_honestly():
+    out = FID(backbone="inception", n_samples=200, classifier_epochs=1).compute(_trained(Noise()))
+    assert out["fid_backbone"] == "digits-cnn" and "torch-fidelity" in out["fid_inception_unavailable"]
