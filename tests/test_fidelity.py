@@ -70,3 +70,50 @@ def test_inception_score_of_an_ideal_classifier_is_the_class_count(monkeypatch):
 def test_inception_backbone_falls_back_honestly():
     out = FID(backbone="inception", n_samples=200, classifier_epochs=1).compute(_trained(Noise()))
     assert out["fid_backbone"] == "digits-cnn" and "torch-fidelity" in out["fid_inception_unavailable"]
+
+
+class LabelCopier(nn.Module):
+    """A conditional 'generator' that returns a real record of the asked class."""
+
+    def __init__(self, images, labels):
+        super().__init__()
+        self.images, self.labels = images, labels
+
+    def forward(self, z, y=None, c=None):
+        out = []
+        for k in y.tolist():
+            pool = self.images[self.labels == k]
+            out.append(pool[torch.randint(0, len(pool), (1,))])
+        return torch.cat(out)
+
+
+def _conditional(G):
+    t = _trained(G)
+    t.conditional = True
+    return t
+
+
+def test_classification_utility_of_a_perfect_conditional_generator():
+    from privgan_runner.metrics.classification import Classification
+
+    pool = Digits(image_size=8).load()
+    out = Classification(n_samples=1500, epochs=8).compute(_conditional(LabelCopier(pool.images, pool.labels)))
+    assert out["gen2real_accuracy"] > 0.85 and out["real2gen_accuracy"] > 0.85
+    noise = Classification(n_samples=1500, epochs=3).compute(_conditional(Noise()))
+    assert noise["gen2real_accuracy"] < 0.3  # labels carried by noise teach nothing about digits
+    plain = Classification(n_samples=10, epochs=1).compute(_trained(Noise()))
+    assert plain["gen2real_accuracy"] is None and "not class-conditional" in plain["gen2real_accuracy_reason"]
+
+
+def test_intra_fid_and_kid():
+    from privgan_runner.metrics.fidelity import KID, IntraFID
+
+    pool = Digits(image_size=8).load()
+    good = IntraFID(n_samples=2000, classifier_epochs=5).compute(_conditional(LabelCopier(pool.images, pool.labels)))
+    bad = IntraFID(n_samples=2000, classifier_epochs=5).compute(_conditional(Noise()))
+    assert len(good["intra_fid_per_class"]) == 10 and good["intra_fid"] < bad["intra_fid"] / 20
+    assert IntraFID(n_samples=20).compute(_trained(Noise()))["intra_fid"] is None
+    kid_good = KID(n_samples=1000, classifier_epochs=5, subset_size=200).compute(
+        _trained(Resampler(pool.images, noise=0.0)))
+    kid_bad = KID(n_samples=1000, classifier_epochs=5, subset_size=200).compute(_trained(Noise()))
+    assert abs(kid_good["kid"]) < 0.05 < kid_bad["kid"]

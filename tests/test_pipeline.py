@@ -95,3 +95,24 @@ def test_memorizing_model_is_attacked_far_above_chance(tmp_path):
     assert wb["auc_ci"][0] > 0.75
     assert results["attacks"]["top_m"]["top_m_accuracy"] > 3 * wb["chance"]  # chance = 20 / 200
     assert results["metrics"]["gen_gap"] > 0.5
+
+
+def test_every_attack_and_metric_in_one_conditional_run(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("PRIVGAN_RUNNER_CACHE", str(tmp_path / "cache"))
+    attacks = "attack=[white_box,top_m,tvd,monte_carlo,distance,logan]"
+    metrics = "metric=[gen_gap,fid,kid,inception_score,intra_fid,classification]"
+    small = ["attack.monte_carlo.n_generated=100", "attack.monte_carlo.pca_components=4", "attack.monte_carlo.m=4",
+             "attack.monte_carlo.repetitions=2", "attack.distance.n_generated=50", "attack.logan.n_generated=50",
+             "attack.logan.epochs=1", "metric.fid.n_samples=64", "metric.kid.n_samples=64", "metric.kid.subset_size=16",
+             "metric.inception_score.n_samples=64", "metric.intra_fid.n_samples=100",
+             "metric.classification.n_samples=64", "metric.classification.epochs=1",
+             "metric.fid.classifier_epochs=1", "metric.kid.classifier_epochs=1",
+             "metric.inception_score.classifier_epochs=1", "metric.intra_fid.classifier_epochs=1"]
+    results, run_dir = tiny_run(attacks, metrics, "model.conditional=true", "dataset.n_samples=128", *small)
+    assert results["status"] == "completed"
+    assert set(results["attacks"]) == {"white_box", "top_m", "tvd", "monte_carlo", "distance", "logan"}
+    m = results["metrics"]
+    for key in ("gen_gap", "fid", "kid", "inception_score", "intra_fid", "gen2real_accuracy", "real2gen_accuracy"):
+        assert isinstance(m[key], float), key
+    with np.load(run_dir / "membership.npz") as f:
+        assert {"reference_idx", "aux_member_idx", "aux_nonmember_idx"} <= set(f.files)

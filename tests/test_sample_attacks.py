@@ -100,3 +100,26 @@ def test_pipeline_saves_the_reference_split(tiny_run):
     with np.load(run_dir / "scores" / "monte_carlo.npz") as f:
         assert not set(ref) & set(f["record_idx"])
     assert "distance" in results["attacks"]
+
+
+def test_logan_on_member_copies_is_far_above_chance_and_excludes_known_records():
+    from privgan_runner.attacks.logan import Logan
+
+    t = _trained("members", noise=0.05)
+    s = Logan(n_generated=1000, epochs=40, bootstrap=0).scores(t)
+    fig = membership_figures(s.scores, s.is_member, s.threshold, bootstrap=0)
+    assert fig["auc"] > 0.8
+    known = set(s.split["aux_member_idx"]) | set(s.split["aux_nonmember_idx"])
+    assert not known & set(s.record_idx)
+    assert s.extra["n_aux_members"] == round(0.3 * len(t.membership.member_idx))
+
+
+def test_logan_on_a_non_member_sampler_is_near_chance():
+    from privgan_runner.attacks.logan import Logan
+
+    t = _trained("nonmembers", noise=0.05)
+    s = Logan(n_generated=1000, epochs=40, bootstrap=0).scores(t)
+    sampled = set(t.membership.nonmember_idx[-200:].tolist())
+    keep = np.array([i not in sampled for i in s.record_idx])
+    auc = membership_figures(s.scores[keep], s.is_member[keep], bootstrap=0)["auc"]
+    assert abs(auc - 0.5) < 0.1

@@ -81,3 +81,60 @@ class InceptionScore(_Fidelity):
         mean, std = metric.compute()
         return {"inception_score": float(mean), "inception_score_std": float(std), **info,
                 "inception_score_n_generated": self.n_samples}
+
+
+class KID(_Fidelity):
+    name = "kid"
+
+    def __init__(self, backbone: str = "domain", n_samples: int = 10_000, classifier_epochs: int = 10,
+                 subset_size: int = 1000):
+        super().__init__(backbone, n_samples, classifier_epochs)
+        self.subset_size = subset_size
+
+    def compute(self, trained) -> dict:
+        from torchmetrics.image.kid import KernelInceptionDistance
+
+        clf, info = self._network(trained)
+        real = self._real(trained)
+        subset = min(self.subset_size, real.shape[0], self.n_samples)
+        kid = KernelInceptionDistance(feature=Features(clf), subset_size=subset).to(trained.device)
+        for x in _batches(real, trained.device):
+            kid.update(x, real=True)
+        for x in _batches(trained.sample(self.n_samples), trained.device):
+            kid.update(x, real=False)
+        mean, std = kid.compute()
+        return {"kid": float(mean), "kid_std": float(std), **info, "kid_subset_size": subset,
+                "kid_n_real": int(real.shape[0]), "kid_n_generated": self.n_samples}
+
+
+class IntraFID(_Fidelity):
+    """Mean over classes of the FID between a class's real records and samples generated for that class
+    (Miyato & Koyama); conditional models only."""
+
+    name = "intra_fid"
+
+    def compute(self, trained) -> dict:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        if not trained.conditional:
+            return {"intra_fid": None, "intra_fid_reason": "the model is not class-conditional"}
+        import numpy as np
+
+        clf, info = self._network(trained)
+        outside = np.setdiff1d(np.arange(len(trained.pool)), trained.membership.member_idx)
+        real_labels = trained.pool.labels[torch.as_tensor(outside)]
+        n_classes = trained.pool.n_classes
+        per_class = []
+        for k in range(n_classes):
+            real = trained.pool.images[torch.as_tensor(outside)][real_labels == k]
+            if real.shape[0] < 2:
+                continue
+            fid = FrechetInceptionDistance(feature=Features(clf)).to(trained.device)
+            for x in _batches(real, trained.device):
+                fid.update(x, real=True)
+            labels = torch.full((max(2, self.n_samples // n_classes),), k, dtype=torch.long)
+            for x in _batches(trained.sample(len(labels), labels=labels, seed=trained.seed + k), trained.device):
+                fid.update(x, real=False)
+            per_class.append(float(fid.compute()))
+        return {"intra_fid": float(np.mean(per_class)), "intra_fid_per_class": per_class, **info,
+                "intra_fid_n_generated_per_class": max(2, self.n_samples // n_classes)}
