@@ -67,9 +67,31 @@ def test_inception_score_of_an_ideal_classifier_is_the_class_count(monkeypatch):
     assert pool.n_classes == 10  # the pool is only used for its labels' count here
 
 
-def test_inception_backbone_falls_back_honestly():
+def test_inception_backbone_falls_back_honestly(tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere" / "pt_inception.pth"
+    monkeypatch.setenv("PRIVGAN_RUNNER_INCEPTION_WEIGHTS", str(missing))
     out = FID(backbone="inception", n_samples=200, classifier_epochs=1).compute(_trained(Noise()))
-    assert out["fid_backbone"] == "digits-cnn" and "torch-fidelity" in out["fid_inception_unavailable"]
+    assert out["fid_backbone"] == "digits-cnn"
+    assert str(missing) in out["fid_inception_unavailable"] and "domain backbone was used" in out["fid_inception_unavailable"]
+
+
+def test_inception_backbone_is_used_when_its_weights_are_on_disk(tmp_path, monkeypatch):
+    from privgan_runner.metrics import backbone
+
+    weights = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    weights.write_bytes(b"stand-in")
+    monkeypatch.setenv("PRIVGAN_RUNNER_INCEPTION_WEIGHTS", str(weights))
+    seen = {}
+
+    class StandIn(nn.Module):  # what NoTrainInceptionV3 receives: uint8 RGB
+        def forward(self, x):
+            seen["dtype"], seen["channels"] = x.dtype, x.shape[1]
+            return x.float().flatten(1)[:, :2048].repeat(1, 64)[:, :2048]
+
+    monkeypatch.setattr(backbone, "_load_inception", lambda output, path: StandIn())
+    out = FID(backbone="inception", n_samples=300).compute(_trained(Noise()))
+    assert out["fid_backbone"] == f"inception-v3 ({weights})" and "fid_inception_unavailable" not in out
+    assert seen == {"dtype": torch.uint8, "channels": 3}
 
 
 class LabelCopier(nn.Module):

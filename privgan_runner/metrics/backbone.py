@@ -4,9 +4,11 @@
 not members of this run (80% to train, 20% to measure its test accuracy), cached on disk by dataset,
 shape and member set, so re-evaluating a run does not retrain it. Its 128-d penultimate layer gives
 FID / KID features and its softmax the Inception-score class posteriors.
-`inception`: torchmetrics' InceptionV3 (needs the torch-fidelity package and its weights in the local
-cache; this code never downloads them). When it cannot be loaded the metric falls back to `domain`
-and records why.
+`inception`: the standard FID InceptionV3 (torchmetrics' NoTrainInceptionV3 on torch-fidelity's port of
+the TensorFlow weights), used only when its weights file is already on disk -- `inception_weights_path()`:
+$PRIVGAN_RUNNER_INCEPTION_WEIGHTS, else torch hub's checkpoints folder
+(~/.cache/torch/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth). This code never downloads them;
+when they are missing the metric falls back to `domain` and records why.
 """
 from __future__ import annotations
 
@@ -94,3 +96,49 @@ def domain_classifier(dataset_name: str, pool, exclude: np.ndarray, device, epoc
 
     write_torch(path, {"model": clf.state_dict(), "test_accuracy": accuracy})
     return clf, accuracy
+
+
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+
+
+def inception_weights_path() -> Path:
+    override = os.environ.get("PRIVGAN_RUNNER_INCEPTION_WEIGHTS")
+    if override:
+        return Path(override)
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+
+
+def _load_inception(output: str, weights: Path) -> nn.Module:
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    return NoTrainInceptionV3(name="inception-v3-compat", features_list=[output],
+                              feature_extractor_weights_path=str(weights))
+
+
+class InceptionInput(nn.Module):
+    """Our images ([-1, 1], 1 or 3 channels) as the InceptionV3 port expects them: uint8 RGB."""
+
+    def __init__(self, net: nn.Module, num_features: int):
+        super().__init__()
+        self.net, self.num_features = net, num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        out = self.net(x)
+        return out.reshape(out.shape[0], -1)
+
+
+def inception(output: str) -> tuple[nn.Module | None, str]:
+    """(network, description) when the weights are on disk, else (None, why not)."""
+    weights = inception_weights_path()
+    try:
+        import torch_fidelity  # noqa: F401
+    except ImportError:
+        return None, "torch-fidelity is not installed"
+    if not weights.is_file():
+        return None, (f"no InceptionV3 weights at {weights} (place {INCEPTION_FILE} there, or point "
+                      "PRIVGAN_RUNNER_INCEPTION_WEIGHTS at it; nothing is downloaded)")
+    net = _load_inception(output, weights)
+    return InceptionInput(net, 2048 if output == "2048" else 1008), f"inception-v3 ({weights})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
-from .backbone import Features, Logits, domain_classifier
+from .backbone import Features, Logits, domain_classifier, inception
 from .base import Metric
 
 BACKBONES = ("domain", "inception")
@@ -28,18 +28,22 @@ class _Fidelity(Metric):
             raise ConfigError("n_samples", f"must be an integer >= 2, got {n_samples!r}")
         self.backbone, self.n_samples, self.classifier_epochs = backbone, n_samples, classifier_epochs
 
+    #: what the metric reads from the network: "features" (FID, KID) or "logits" (Inception score)
+    reads = "features"
+
     def _network(self, trained):
-        """(classifier, record dict) for the configured backbone, falling back to `domain` honestly."""
+        """(feature module, record dict) for the configured backbone; falls back to `domain`, saying why."""
         info = {}
         if self.backbone == "inception":
-            info[f"{self.name}_inception_unavailable"] = (
-                "the Inception backbone needs torch-fidelity and its weights in the local cache; neither is "
-                "downloaded here, so the domain backbone was used")
+            net, described = inception("2048" if self.reads == "features" else "logits_unbiased")
+            if net is not None:
+                return net.to(trained.device), {f"{self.name}_backbone": described}
+            info[f"{self.name}_inception_unavailable"] = f"{described}; the domain backbone was used"
         clf, accuracy = domain_classifier(trained.pool_name, trained.pool, trained.membership.member_idx,
                                           trained.device, epochs=self.classifier_epochs)
         info.update({f"{self.name}_backbone": f"{trained.pool_name}-cnn",
                      f"{self.name}_backbone_test_accuracy": accuracy})
-        return clf, info
+        return (Features(clf) if self.reads == "features" else Logits(clf)), info
 
     def _real(self, trained) -> torch.Tensor:
         """Every pool record that is not a member: the real distribution, without the training set."""
@@ -56,7 +60,7 @@ class FID(_Fidelity):
         from torchmetrics.image.fid import FrechetInceptionDistance
 
         clf, info = self._network(trained)
-        fid = FrechetInceptionDistance(feature=Features(clf), normalize=False).to(trained.device)
+        fid = FrechetInceptionDistance(feature=clf, normalize=False).to(trained.device)
         real = self._real(trained)
         for x in _batches(real, trained.device):
             fid.update(x, real=True)
@@ -68,6 +72,7 @@ class FID(_Fidelity):
 
 class InceptionScore(_Fidelity):
     name = "inception_score"
+    reads = "logits"
 
     def compute(self, trained) -> dict:
         from torchmetrics.image.inception import InceptionScore as TMInceptionScore
@@ -75,7 +80,7 @@ class InceptionScore(_Fidelity):
         if trained.pool.n_classes < 2:
             return {"inception_score": None, "inception_score_reason": "the dataset has no class labels"}
         clf, info = self._network(trained)
-        metric = TMInceptionScore(feature=Logits(clf), splits=10).to(trained.device)
+        metric = TMInceptionScore(feature=clf, splits=10).to(trained.device)
         for x in _batches(trained.sample(self.n_samples), trained.device):
             metric.update(x)
         mean, std = metric.compute()
@@ -97,7 +102,7 @@ class KID(_Fidelity):
         clf, info = self._network(trained)
         real = self._real(trained)
         subset = min(self.subset_size, real.shape[0], self.n_samples)
-        kid = KernelInceptionDistance(feature=Features(clf), subset_size=subset).to(trained.device)
+        kid = KernelInceptionDistance(feature=clf, subset_size=subset).to(trained.device)
         for x in _batches(real, trained.device):
             kid.update(x, real=True)
         for x in _batches(trained.sample(self.n_samples), trained.device):
@@ -129,7 +134,7 @@ class IntraFID(_Fidelity):
             real = trained.pool.images[torch.as_tensor(outside)][real_labels == k]
             if real.shape[0] < 2:
                 continue
-            fid = FrechetInceptionDistance(feature=Features(clf)).to(trained.device)
+            fid = FrechetInceptionDistance(feature=clf).to(trained.device)
             for x in _batches(real, trained.device):
                 fid.update(x, real=True)
             labels = torch.full((max(2, self.n_samples // n_classes),), k, dtype=torch.long)
