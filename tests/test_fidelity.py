@@ -139,3 +139,15 @@ def test_intra_fid_and_kid():
         _trained(Resampler(pool.images, noise=0.0)))
     kid_bad = KID(n_samples=1000, classifier_epochs=5, subset_size=200).compute(_trained(Noise()))
     assert abs(kid_good["kid"]) < 0.05 < kid_bad["kid"]
+
+
+def test_real_statistics_are_cached_and_reused(tmp_path):
+    pool = Digits(image_size=8).load()
+    first = FID(n_samples=500, classifier_epochs=2).compute(_trained(Resampler(pool.images, noise=0.0)))
+    stats = list((tmp_path / "cache" / "real_stats").glob("fid-digits-*.pt"))
+    assert len(stats) == 1
+    before = stats[0].stat().st_mtime_ns
+    torch.manual_seed(0)
+    again = FID(n_samples=500, classifier_epochs=2).compute(_trained(Resampler(pool.images, noise=0.0)))
+    assert stats[0].stat().st_mtime_ns == before  # read, not rewritten
+    assert again["fid_n_real"] == first["fid_n_real"] and abs(again["fid"] - first["fid"]) < 0.5

@@ -1,15 +1,20 @@
-"""FID, KID and Inception score through torchmetrics, on one feature network, with the real-data
-statistics computed once per run and shared by the three (see backbone.py for the networks).
+"""FID, KID, Inception score and intra-FID through torchmetrics (see backbone.py for the networks).
 
-Real data = every pool record that is not a member; generated = `n_samples` samples of G.
-Every number is written with its backbone, the backbone's test accuracy and the sample counts.
+Real data = every pool record that is not a member; generated = `n_samples` samples of G. The real-data
+side of FID and KID (feature sums / features) is computed once per dataset, backbone and member set and
+cached on disk next to the backbones, so re-evaluating a run, or another run with the same split, only
+embeds its generated samples. Every number is written with its backbone, the backbone's test accuracy
+and the sample counts.
 """
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import torch
 
 from ..errors import ConfigError
-from .backbone import Features, Logits, domain_classifier, inception
+from .backbone import Features, Logits, cache_dir, domain_classifier, inception
 from .base import Metric
 
 BACKBONES = ("domain", "inception")
@@ -47,10 +52,31 @@ class _Fidelity(Metric):
 
     def _real(self, trained) -> torch.Tensor:
         """Every pool record that is not a member: the real distribution, without the training set."""
-        import numpy as np
-
         outside = np.setdiff1d(np.arange(len(trained.pool)), trained.membership.member_idx)
         return trained.pool.images[torch.as_tensor(outside)]
+
+    def _real_state(self, trained, info: dict, metric, names: tuple[str, ...]) -> int:
+        """Fill `metric`'s real-data states from the disk cache, or compute and cache them; returns n_real."""
+        digest = hashlib.sha1(np.sort(trained.membership.member_idx).astype(np.int64).tobytes()).hexdigest()[:12]
+        backbone = hashlib.sha1(str(info.get(f"{self.name}_backbone")).encode()).hexdigest()[:8]
+        shape = "x".join(map(str, trained.pool.images.shape[1:]))
+        path = cache_dir().parent / "real_stats" / (f"{type(self).__name__.lower()}-{trained.pool_name}-{shape}-"
+                                                   f"{backbone}-{self.classifier_epochs}ep-{digest}.pt")
+        if path.is_file():
+            saved = torch.load(path, map_location=trained.device, weights_only=False)
+            for name in names:
+                value = saved[name]
+                setattr(metric, name, [value] if isinstance(getattr(metric, name), list) else value)
+            return int(saved["n_real"])
+        real = self._real(trained)
+        for x in _batches(real, trained.device):
+            metric.update(x, real=True)
+        state = {name: getattr(metric, name) for name in names}
+        state = {k: torch.cat(v) if isinstance(v, list) else v for k, v in state.items()}
+        from ..io import write_torch
+
+        write_torch(path, {**{k: v.cpu() for k, v in state.items()}, "n_real": int(real.shape[0])})
+        return int(real.shape[0])
 
 
 class FID(_Fidelity):
@@ -61,13 +87,11 @@ class FID(_Fidelity):
 
         clf, info = self._network(trained)
         fid = FrechetInceptionDistance(feature=clf, normalize=False).to(trained.device)
-        real = self._real(trained)
-        for x in _batches(real, trained.device):
-            fid.update(x, real=True)
+        n_real = self._real_state(trained, info, fid, ("real_features_sum", "real_features_cov_sum",
+                                                       "real_features_num_samples"))
         for x in _batches(trained.sample(self.n_samples), trained.device):
             fid.update(x, real=False)
-        return {"fid": float(fid.compute()), **info, "fid_n_real": int(real.shape[0]),
-                "fid_n_generated": self.n_samples}
+        return {"fid": float(fid.compute()), **info, "fid_n_real": n_real, "fid_n_generated": self.n_samples}
 
 
 class InceptionScore(_Fidelity):
@@ -100,16 +124,15 @@ class KID(_Fidelity):
         from torchmetrics.image.kid import KernelInceptionDistance
 
         clf, info = self._network(trained)
-        real = self._real(trained)
-        subset = min(self.subset_size, real.shape[0], self.n_samples)
+        n_outside = len(trained.pool) - len(trained.membership.member_idx)
+        subset = min(self.subset_size, n_outside, self.n_samples)
         kid = KernelInceptionDistance(feature=clf, subset_size=subset).to(trained.device)
-        for x in _batches(real, trained.device):
-            kid.update(x, real=True)
+        n_real = self._real_state(trained, info, kid, ("real_features",))
         for x in _batches(trained.sample(self.n_samples), trained.device):
             kid.update(x, real=False)
         mean, std = kid.compute()
         return {"kid": float(mean), "kid_std": float(std), **info, "kid_subset_size": subset,
-                "kid_n_real": int(real.shape[0]), "kid_n_generated": self.n_samples}
+                "kid_n_real": n_real, "kid_n_generated": self.n_samples}
 
 
 class IntraFID(_Fidelity):
@@ -123,8 +146,6 @@ class IntraFID(_Fidelity):
 
         if not trained.conditional:
             return {"intra_fid": None, "intra_fid_reason": "the model is not class-conditional"}
-        import numpy as np
-
         clf, info = self._network(trained)
         outside = np.setdiff1d(np.arange(len(trained.pool)), trained.membership.member_idx)
         real_labels = trained.pool.labels[torch.as_tensor(outside)]
