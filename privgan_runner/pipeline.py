@@ -99,6 +99,10 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         results["dataset"] = {"name": cfg.dataset.name, "n_members": len(membership.member_idx),
                               "n_nonmembers": len(membership.nonmember_idx), "pool_size": len(pool),
                               "image_size": parts.dataset.image_size, "channels": parts.dataset.channels}
+        if "member_groups" in membership.extra:
+            results["dataset"].update(n_member_groups=len(membership.extra["member_groups"]),
+                                      n_nonmember_groups=len(membership.extra["nonmember_groups"]),
+                                      split="provider partition" if pool.member_groups is not None else "seeded, by group")
         n_members = len(membership.member_idx)
         parts.trainer.check_fits(n_members)
         parts.privacy.check(n_members, parts.trainer, parts.regularizer)
@@ -165,12 +169,16 @@ def _finish(cfg, parts: Components, results: dict, run_dir: Path, stage: str, me
 
 
 def _load_data(cfg: DictConfig, parts: Components, run_dir: Path, train: bool):
-    from .data.split import Membership, split_pool
+    from .data.split import Membership, split_by_group, split_pool
 
     pool = parts.dataset.load()
     saved = run_dir / "membership.npz"
     if not train and saved.exists():
         membership = Membership.load(saved)  # re-attacking: the split the model was trained on
+    elif pool.groups is not None:  # records of one group (IDC patient) never straddle the split
+        membership = split_by_group(pool.groups, cfg.dataset.member_fraction, cfg.dataset.max_samples,
+                                    int(cfg.seed), pool.member_groups)
+        membership.save(saved)
     else:
         membership = split_pool(len(pool), cfg.dataset.member_fraction, cfg.dataset.max_samples, int(cfg.seed))
         membership.save(saved)

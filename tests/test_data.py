@@ -132,3 +132,87 @@ def test_cifar10_missing_says_where(tmp_path):
 
     with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py"):
         CIFAR10(root=str(tmp_path)).load()
+
+
+def _jpg(path, rng, size=(250, 250)):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)).save(path)
+
+
+@pytest.mark.parametrize("tree", ["lfw", "lfw-deepfunneled", "lfw-py/lfw_funneled", ""])
+def test_lfw_layouts(tmp_path, tree):
+    from privgan_runner.data.lfw import LFW
+
+    rng = np.random.default_rng(0)
+    for name, n in (("Ada_Lovelace", 2), ("Alan_Turing", 3)):
+        for i in range(1, n + 1):
+            _jpg(tmp_path / tree / name / f"{name}_{i:04d}.jpg", rng)
+    pool = LFW(root=str(tmp_path)).load()
+    assert pool.images.shape == (5, 3, 64, 64) and pool.labels.tolist() == [0, 0, 1, 1, 1]
+    assert pool.images.min() >= -1 and pool.images.max() <= 1
+
+
+def test_lfw_missing_says_where_and_how(tmp_path):
+    from privgan_runner.data.lfw import LFW
+
+    with pytest.raises(DatasetNotFoundError) as err:
+        LFW(root=str(tmp_path)).load()
+    assert str(tmp_path / "lfw-deepfunneled") in str(err.value) and "<Name>_0001.jpg" in str(err.value)
+
+
+def _idc_tree(root, patients=("10253", "10254", "10255", "10256"), per=3):
+    rng = np.random.default_rng(0)
+    for p in patients:
+        for label in (0, 1):
+            for i in range(per):
+                path = root / p / str(label) / f"{p}_idx5_x{i}_y0_class{label}.png"
+                from PIL import Image
+
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)).save(path)
+
+
+def test_idc_positive_patches_and_patient_level_split(tmp_path):
+    from privgan_runner.data.idc import IDC
+    from privgan_runner.data.split import split_by_group
+
+    _idc_tree(tmp_path / "IDC_regular_ps50_idx5")
+    pool = IDC(root=str(tmp_path)).load()
+    assert pool.images.shape == (12, 3, 32, 32)  # positives only: 4 patients x 3
+    split = split_by_group(pool.groups, 0.5, None, seed=0)
+    members, nonmembers = set(pool.groups[split.member_idx]), set(pool.groups[split.nonmember_idx])
+    assert members and nonmembers and not members & nonmembers  # no patient on both sides
+    assert sorted(split.extra["member_groups"]) == sorted(members)
+
+
+def test_idc_provider_partition_from_a_split_file(tmp_path):
+    from privgan_runner.data.idc import IDC
+    from privgan_runner.data.split import split_by_group
+
+    _idc_tree(tmp_path)
+    split_file = tmp_path / "split.csv"
+    split_file.write_text("patient_id,split\n10253,train\n10254,train\n10255,train\n10256,test\n")
+    pool = IDC(root=str(tmp_path), split_file=str(split_file)).load()
+    split = split_by_group(pool.groups, 0.5, None, seed=0, member_groups=pool.member_groups)
+    assert len(split.member_idx) == 9 and len(split.nonmember_idx) == 3
+    split_file.write_text("patient_id,split\n10253,train\n99999,test\n")
+    with pytest.raises(ConfigError, match="no patches on disk"):
+        IDC(root=str(tmp_path), split_file=str(split_file)).load()
+
+
+def test_idc_pipeline_reports_patient_counts(tmp_path):
+    from privgan_runner import pipeline
+
+    from .conftest import compose_config
+
+    _idc_tree(tmp_path / "data", patients=tuple(str(10000 + i) for i in range(8)), per=4)
+    cfg = compose_config("dataset=idc", f"dataset.root={tmp_path / 'data'}", "dataset.member_fraction=0.5",
+                         "model.width=8", "trainer.epochs=1", "trainer.batch_size=4", "trainer.progress=false",
+                         "attack.white_box.bootstrap=0", "attack.top_m.bootstrap=0", "metric=[gen_gap]")
+    results = pipeline.run(cfg, run_dir=tmp_path / "run")
+    d = results["dataset"]
+    assert d["n_member_groups"] + d["n_nonmember_groups"] == 8 and d["split"] == "seeded, by group"
+    with np.load(tmp_path / "run" / "membership.npz") as f:
+        assert not set(f["member_groups"]) & set(f["nonmember_groups"])

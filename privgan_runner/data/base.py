@@ -15,6 +15,10 @@ class ImagePool:
     images: "torch.Tensor"  # float32 [N, C, H, W] in [-1, 1]  # noqa: F821
     labels: "torch.Tensor"  # int64 [N]  # noqa: F821
     n_classes: int
+    #: who each record belongs to (e.g. IDC's patient): members and non-members never share a group
+    groups: np.ndarray | None = None
+    #: a provider's partition: the groups whose records are the members (None = draw from the seed)
+    member_groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

@@ -37,3 +37,37 @@ def split_pool(n_pool: int, member_fraction: float, max_samples: int | None, see
                           f"{member_fraction} of {len(order)} records leaves {n_members} members and "
                           f"{len(order) - n_members} non-members; both need at least one")
     return Membership(member_idx=np.sort(order[:n_members]), nonmember_idx=np.sort(order[n_members:]))
+
+
+def split_by_group(groups: np.ndarray, member_fraction: float, max_samples: int | None, seed: int,
+                   member_groups: np.ndarray | None = None) -> Membership:
+    """Members and non-members with no group on both sides (IDC: a patient's patches stay together).
+
+    With `member_groups` (a provider's partition) those groups' records are the members; otherwise whole
+    groups are drawn in a seeded order until `member_fraction` of the records are members. `max_samples`
+    then subsamples each side in proportion. The groups of each side are saved beside the indices.
+    """
+    rng = np.random.default_rng(seed)
+    unique = np.unique(groups)
+    if member_groups is None:
+        order = rng.permutation(unique)
+        counts = {g: c for g, c in zip(*np.unique(groups, return_counts=True))}
+        target, total, chosen = member_fraction * len(groups), 0, []
+        for g in order:
+            if total >= target:
+                break
+            chosen.append(g)
+            total += counts[g]
+        member_groups = np.array(chosen)
+    is_member = np.isin(groups, member_groups)
+    members, nonmembers = np.flatnonzero(is_member), np.flatnonzero(~is_member)
+    if max_samples is not None and max_samples < len(groups):
+        keep = max_samples / len(groups)
+        members = np.sort(rng.choice(members, max(1, int(round(keep * len(members)))), replace=False))
+        nonmembers = np.sort(rng.choice(nonmembers, max(1, int(round(keep * len(nonmembers)))), replace=False))
+    if len(members) == 0 or len(nonmembers) == 0:
+        raise ConfigError("dataset.member_fraction", f"the group split leaves {len(members)} members and "
+                                                     f"{len(nonmembers)} non-members; both need at least one")
+    return Membership(member_idx=members, nonmember_idx=nonmembers,
+                      extra={"member_groups": np.unique(groups[members]),
+                             "nonmember_groups": np.unique(groups[nonmembers])})
