@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DatasetNotFoundError
 
 
 @dataclass
@@ -61,3 +61,9 @@ def to_pool(pixels: np.ndarray, labels: np.ndarray, image_size: int, n_classes: 
                           antialias=x.shape[-1] > image_size).clamp_(-1.0, 1.0)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     return ImagePool(images=x.contiguous(), labels=y, n_classes=n_classes)
+
+
+def not_found(what: str, folders, how_to_get: str, *extra_lines: str) -> DatasetNotFoundError:
+    """The error for a dataset that is not on disk: what was looked for, every place looked in, how to get it."""
+    looked = "\n".join([f"  - {f}" for f in folders] + [f"  - {line}" for line in extra_lines])
+    return DatasetNotFoundError(f"{what} Looked in:\n{looked}\nTo get it: {how_to_get}")

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetNotFoundError
-from .base import ImageDataset, ImagePool, to_pool
+from .base import ImageDataset, ImagePool, not_found, to_pool
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
@@ -45,12 +44,11 @@ class CIFAR10(ImageDataset):
                 why = f"{type(exc).__name__}: {exc}"
             folder = self.locate()
         if folder is None:
-            looked = "\n".join(f"  - {f}" for f in self.candidate_folders())
-            raise DatasetNotFoundError(
-                f"cifar10: the python-version batches {', '.join(BATCHES)} were not found. Looked in:\n{looked}\n"
-                f"  - torchvision download into dataset.root: {why}\nTo get them: unpack cifar-10-python.tar.gz "
-                "(https://www.cs.toronto.edu/~kriz/cifar.html) under dataset.root, or set dataset.download=true "
-                "on a machine with a network.")
+            raise not_found(f"cifar10: the python-version batches {', '.join(BATCHES)} were not found.",
+                            self.candidate_folders(),
+                            "unpack cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) under "
+                            "dataset.root, or set dataset.download=true on a machine with a network.",
+                            f"torchvision download into dataset.root: {why}")
         data, labels = [], []
         for name in BATCHES:
             with open(folder / name, "rb") as f:

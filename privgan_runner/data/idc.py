@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DatasetNotFoundError
-from .base import ImageDataset, ImagePool, to_pool
+from .base import ImageDataset, ImagePool, not_found, to_pool
 
 
 class IDC(ImageDataset):
@@ -68,12 +68,10 @@ class IDC(ImageDataset):
 
         files = self.locate()
         if files is None:
-            looked = "\n".join(f"  - {f}" for f in self.candidate_folders())
-            raise DatasetNotFoundError(
-                f"idc: no <patient_id>/{self.label}/*.png patches found. Looked in:\n{looked}\n"
-                "Expected layout: <folder>/<patient_id>/<0|1>/<patch>.png (50x50 patches).\n"
-                "To get it: the 'Breast Histopathology Images' archive (IDC_regular_ps50_idx5), unpacked under "
-                "dataset.root.")
+            raise not_found(f"idc: no <patient_id>/{self.label}/*.png patches found (expected "
+                            "<folder>/<patient_id>/<0|1>/<patch>.png, 50x50 patches).", self.candidate_folders(),
+                            "the 'Breast Histopathology Images' archive (IDC_regular_ps50_idx5), unpacked under "
+                            "dataset.root.")
         pixels = []
         for path in files:
             with Image.open(path) as img:

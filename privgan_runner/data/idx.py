@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetNotFoundError
-from .base import ImageDataset, ImagePool, to_pool
+from .base import ImageDataset, ImagePool, not_found, to_pool
 
 _FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -77,12 +76,9 @@ class IdxDataset(ImageDataset):
             why_no_download = self._torchvision_download() or "downloaded, but the files were not found afterwards"
             paths = self.locate()
         if paths is None:
-            looked = "\n".join(f"  - {folder}" for folder in self.candidate_folders())
-            raise DatasetNotFoundError(
-                f"{self.name or self.torchvision_folder}: the IDX files {', '.join(_FILES)} (optionally .gz) "
-                f"were not found. Looked in:\n{looked}\n  - torchvision download into dataset.root: "
-                f"{why_no_download}\nTo get them: {self.how_to_get}"
-            )
+            raise not_found(f"{self.name or self.torchvision_folder}: the IDX files {', '.join(_FILES)} "
+                            "(optionally .gz) were not found.", self.candidate_folders(), self.how_to_get,
+                            f"torchvision download into dataset.root: {why_no_download}")
         train_x, train_y, test_x, test_y = (read_idx(p) for p in paths)
         pixels = np.concatenate([train_x, test_x])
         labels = np.concatenate([train_y, test_y])

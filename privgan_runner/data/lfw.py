@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetNotFoundError
-from .base import ImageDataset, ImagePool, to_pool
+from .base import ImageDataset, ImagePool, not_found, to_pool
 
 TREES = ("lfw", "lfw-funneled", "lfw_funneled", "lfw-deepfunneled")
 
@@ -45,12 +44,10 @@ class LFW(ImageDataset):
 
         files = self.locate()
         if files is None:
-            looked = "\n".join(f"  - {f}" for f in self.candidate_folders())
-            raise DatasetNotFoundError(
-                "lfw: no <Name>/<Name>_NNNN.jpg images found. Looked in:\n" + looked +
-                "\nExpected layout: <folder>/<Name>/<Name>_0001.jpg (lfw, lfw-funneled or lfw-deepfunneled).\n"
-                "To get it: download lfw.tgz (or lfw-deepfunneled.tgz) from https://vis-www.cs.umass.edu/lfw/ and "
-                "unpack it under dataset.root.")
+            raise not_found("lfw: no <Name>/<Name>_NNNN.jpg images found (expected <folder>/<Name>/<Name>_0001.jpg: "
+                            "lfw, lfw-funneled or lfw-deepfunneled).", self.candidate_folders(),
+                            "download lfw.tgz (or lfw-deepfunneled.tgz) from https://vis-www.cs.umass.edu/lfw/ and "
+                            "unpack it under dataset.root.")
         pixels = []
         for path in files:
             with Image.open(path) as img:

@@ -40,6 +40,31 @@ class DomainClassifier(nn.Module):
         return self.head(self.body(x))
 
 
+def fit_classifier(clf: nn.Module, X: torch.Tensor, Y: torch.Tensor, epochs: int, batch_size: int,
+                   adam: dict, device, seed: int) -> nn.Module:
+    """Plain supervised training: Adam(**adam), shuffled batches, cross-entropy; leaves clf in eval mode."""
+    opt = torch.optim.Adam(clf.parameters(), **adam)
+    gen = torch.Generator().manual_seed(seed)
+    X, Y = X.to(device), Y.to(device)
+    clf.train()
+    for _ in range(epochs):
+        order = torch.randperm(X.shape[0], generator=gen).to(device)
+        for start in range(0, X.shape[0], batch_size):
+            idx = order[start: start + batch_size]
+            loss = F.cross_entropy(clf(X[idx]), Y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return clf.eval()
+
+
+@torch.no_grad()
+def classifier_accuracy(clf: nn.Module, X: torch.Tensor, Y: torch.Tensor, device) -> float:
+    hits = sum(int((clf(X[i: i + 512].to(device)).argmax(1).cpu() == Y[i: i + 512]).sum())
+               for i in range(0, X.shape[0], 512))
+    return hits / X.shape[0]
+
+
 class Features(nn.Module):
     """The classifier's penultimate layer, as torchmetrics' custom feature extractor."""
 
@@ -75,23 +100,10 @@ def domain_classifier(dataset_name: str, pool, exclude: np.ndarray, device, epoc
     keep = rng.permutation(keep)
     n_test = max(1, len(keep) // 5)
     test, train = torch.as_tensor(keep[:n_test]), torch.as_tensor(keep[n_test:])
-    X, Y = pool.images.to(device), pool.labels.to(device)
-    gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     clf = DomainClassifier(c, s, pool.n_classes).to(device)
-    opt = torch.optim.Adam(clf.parameters(), lr=1e-3)
-    for _ in range(epochs):
-        order = train[torch.randperm(len(train), generator=gen)].to(device)
-        for start in range(0, len(order), 128):
-            idx = order[start: start + 128]
-            loss = F.cross_entropy(clf(X[idx]), Y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    clf.eval()
-    with torch.no_grad():
-        t = test.to(device)
-        accuracy = float((clf(X[t]).argmax(1) == Y[t]).float().mean())
+    fit_classifier(clf, pool.images[train], pool.labels[train], epochs, 128, dict(lr=1e-3), device, seed)
+    accuracy = classifier_accuracy(clf, pool.images[test], pool.labels[test], device)
     from ..io import write_torch
 
     write_torch(path, {"model": clf.state_dict(), "test_accuracy": accuracy})

@@ -7,32 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError
-from .backbone import DomainClassifier
+from .backbone import DomainClassifier, classifier_accuracy, fit_classifier
 from .base import Metric
 
 
 def _fit_and_score(train_x, train_y, test_x, test_y, n_classes: int, epochs: int, device, seed: int) -> float:
     torch.manual_seed(seed)
     clf = DomainClassifier(train_x.shape[1], train_x.shape[-1], n_classes).to(device)
-    opt = torch.optim.Adam(clf.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    gen = torch.Generator().manual_seed(seed)
-    X, Y = train_x.to(device), train_y.to(device)
-    for _ in range(epochs):
-        order = torch.randperm(X.shape[0], generator=gen).to(device)
-        for start in range(0, X.shape[0], 64):
-            idx = order[start: start + 64]
-            loss = F.cross_entropy(clf(X[idx]), Y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    clf.eval()
-    with torch.no_grad():
-        hits = sum(int((clf(test_x[i: i + 512].to(device)).argmax(1).cpu() == test_y[i: i + 512]).sum())
-                   for i in range(0, test_x.shape[0], 512))
-    return hits / test_x.shape[0]
+    fit_classifier(clf, train_x, train_y, epochs, 64, dict(lr=2e-4, betas=(0.5, 0.999)), device, seed)
+    return classifier_accuracy(clf, test_x, test_y, device)
 
 
 class Classification(Metric):
