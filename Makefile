@@ -3,12 +3,21 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
+# paper reproductions: make table1 DATASET=fashion_mnist SEEDS=0,1,2 QUICK=1
+DATASET ?= lfw
+SEEDS   ?= 0,1,2
+QUICK   ?=
+SWEEPS  := outputs/sweeps
+QUICK_TABLE1 := dataset.max_samples=400 trainer.epochs=40 model.width=32 attack.white_box.bootstrap=200 attack.top_m.bootstrap=200
+QUICK_MODEL  := model=dcgan model.conditional=true model.width=32 dataset.max_samples=1000 trainer.epochs=40 \
+                trainer.batch_size=50 'metric=[gen_gap]'
+QUICK_PIGAN  := $(QUICK_MODEL) privacy.warmup_epochs=20 privacy.q_pretrain_epochs=5
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-all bench data clean
+.PHONY: help run test test-all bench data clean table1 pigan-lambda pigan-n dp-epsilon
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +47,28 @@ data: ## install the datasets that can be installed here (Fashion-MNIST from Deb
 	@if [ -d /usr/share/datasets/fashion-mnist ]; then echo "Fashion-MNIST: present in /usr/share/datasets/fashion-mnist"; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
 	else echo "Fashion-MNIST: run as root: apt-get install dataset-fashion-mnist"; exit 1; fi
+
+table1: $(VENV)/.installed ## Wu et al. Table 1: 2 objectives x 4 regularizers on DATASET (lfw), SEEDS, then the report (QUICK=1: minutes on a CPU)
+	-$(PY) -m privgan_runner -m +experiment=wu_table1 dataset=$(DATASET) objective=js,wasserstein \
+	    regularizer=none,weight_clip,spectral_norm,gradient_penalty seed=$(SEEDS) trainer.progress=false \
+	    $(if $(QUICK),$(QUICK_TABLE1)) hydra.sweep.dir=$(SWEEPS)/table1_$(DATASET)$(if $(QUICK),_quick) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEPS)/table1_$(DATASET)$(if $(QUICK),_quick)
+
+pigan-lambda: $(VENV)/.installed ## PIGAN Fig. 1: lambda = 0,1,5,10,20,30 on Fashion-MNIST (N = 2), SEEDS, then the report
+	-$(PY) -m privgan_runner -m +experiment=fmnist_pigan privacy.lam=0,1,5,10,20,30 seed=$(SEEDS) \
+	    trainer.progress=false $(if $(QUICK),$(QUICK_PIGAN)) \
+	    hydra.sweep.dir=$(SWEEPS)/pigan_lambda$(if $(QUICK),_quick) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEPS)/pigan_lambda$(if $(QUICK),_quick)
+
+pigan-n: $(VENV)/.installed ## PIGAN Table 2: N = 2..6 at lambda = 1 on Fashion-MNIST, SEEDS, then the report
+	-$(PY) -m privgan_runner -m +experiment=fmnist_pigan privacy.lam=1 privacy.n_groups=2,3,4,5,6 seed=$(SEEDS) \
+	    trainer.progress=false $(if $(QUICK),$(QUICK_PIGAN)) hydra.sweep.dir=$(SWEEPS)/pigan_n$(if $(QUICK),_quick) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEPS)/pigan_n$(if $(QUICK),_quick)
+
+dp-epsilon: $(VENV)/.installed ## DP-GAN: epsilon = 1,2,5,10,20 on Fashion-MNIST, SEEDS, then the report
+	-$(PY) -m privgan_runner -m +experiment=fmnist_dpgan privacy.epsilon=1,2,5,10,20 seed=$(SEEDS) \
+	    trainer.progress=false $(if $(QUICK),$(QUICK_MODEL)) hydra.sweep.dir=$(SWEEPS)/dp_epsilon$(if $(QUICK),_quick) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEPS)/dp_epsilon$(if $(QUICK),_quick)
 
 clean: ## remove the virtual environment and build leftovers (outputs/ is kept)
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -2,6 +2,7 @@
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from . import pipeline
@@ -13,6 +14,8 @@ def main(cfg: DictConfig) -> None:
     try:
         pipeline.run(cfg)
     except (ConfigError, DatasetNotFoundError) as exc:
+        if HydraConfig.get().mode.name == "MULTIRUN":
+            raise  # Hydra records this job as failed and runs the others; the run folder says why
         print(f"privgan_runner: error: {exc}", file=sys.stderr)
         sys.exit(2)
 

@@ -84,7 +84,12 @@ def _status(run_dir: Path, status: str, stage: str, message: str = "") -> None:
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Run the configured stages in `run_dir` (Hydra's job folder by default); returns results.json's content."""
     run_dir = _run_dir(run_dir)
-    parts = build_components(cfg)  # bad config: raises before anything is written
+    try:
+        parts = build_components(cfg)  # bad config: nothing is loaded or trained
+    except ConfigError as exc:
+        run_dir.mkdir(parents=True, exist_ok=True)  # a sweep's report still sees this job, and why it failed
+        _status(run_dir, "failed", "config", str(exc))
+        raise
     run_dir.mkdir(parents=True, exist_ok=True)
     _status(run_dir, "running", "setup")
     stage = "setup"

@@ -80,7 +80,10 @@ def test_cli_exits_nonzero_before_work(override, needle, tmp_path):
     proc = run_cli(override, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, timeout=60)
     assert proc.returncode != 0
     assert needle in proc.stderr
-    assert not (tmp_path / "run" / "status.json").exists()  # nothing started
+    run = tmp_path / "run"
+    assert not (run / "results.json").exists() and not (run / "checkpoints").exists()  # nothing started
+    if (run / "status.json").exists():  # a config error is recorded for sweeps' reports
+        assert json.loads((run / "status.json").read_text())["status"] == "failed"
 
 
 def test_cli_help_lists_groups(tmp_path):
@@ -92,3 +95,19 @@ def test_cli_help_lists_groups(tmp_path):
 
 def test_tiny_config_is_valid():
     build_components(compose_config(*TINY))
+
+
+def test_a_failed_job_does_not_stop_the_sweep_and_the_report_marks_it(tmp_path):
+    """Job 2 of 2 cannot find its dataset; job 1 completes, and the report shows both."""
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "+experiment=smoke", "dataset=synthetic,cifar10", f"++dataset.root={tmp_path}/none",
+                   "trainer.epochs=2", "trainer.progress=false", "metric=[gen_gap]", f"hydra.sweep.dir={sweep}",
+                   cwd=tmp_path, timeout=300)
+    assert proc.returncode != 0  # the sweep reports that a job failed ...
+    statuses = sorted(json.loads(p.read_text())["status"] for p in sweep.glob("*/status.json"))
+    assert statuses == ["completed", "failed"]  # ... after running every job
+    from privgan_runner.report.__main__ import build_report
+
+    rows = {r["dataset"]: r for r in build_report([sweep], tmp_path / "report")["table"]}
+    assert rows["synthetic"]["completed"] == 1 and isinstance(rows["synthetic"]["white_box.auc"], dict)
+    assert rows["cifar10"]["failed"] == 1 and rows["cifar10"]["white_box.auc"] == "failed"
