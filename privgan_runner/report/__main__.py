@@ -23,14 +23,21 @@ def _label(row: dict) -> str:
     return " ".join(f"{k}={row[k]}" for k in CONFIG_KEYS if row.get(k) is not None)
 
 
-def build_report(paths, out: Path) -> dict:
+#: the figures the markdown table shows (report.csv always has every figure, with its std)
+HEADLINE = ("white_box.auc", "white_box.f1", "top_m.top_m_accuracy", "tvd.tvd", "monte_carlo.mc_single_accuracy",
+            "monte_carlo.mc_set_accuracy", "logan.auc", "logan.f1", "distance.auc", "gen_gap", "fid", "kid",
+            "inception_score", "intra_fid", "gen2real_accuracy", "epsilon_spent")
+
+
+def build_report(paths, out: Path, all_columns: bool = False) -> dict:
     rows = [flatten(run) for run in find_runs(paths)]
     if not rows:
         raise FileNotFoundError(f"no run folders (with a status.json) under {', '.join(map(str, paths))}")
     table, figures = aggregate(rows)
     paper = add_paper_values(table)
     config = [k for k in CONFIG_KEYS if any(r.get(k) is not None for r in table)]
-    columns = config + ["seeds", "completed", "collapsed", "failed"] + figures + paper
+    shown = figures if all_columns else [f for f in HEADLINE if f in figures]
+    columns = config + ["seeds", "completed", "collapsed", "failed"] + shown + paper
 
     md = io.StringIO()
     md.write("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
@@ -70,9 +77,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m privgan_runner.report", description=__doc__)
     p.add_argument("paths", nargs="+", type=Path, help="run folders or sweep folders (searched recursively)")
     p.add_argument("--out", type=Path, help="where to write report.md, report.csv and plots (default: PATH/report)")
+    p.add_argument("--all", action="store_true", help="every figure in the markdown table, not only the headline ones")
     args = p.parse_args(argv)
     try:
-        report = build_report(args.paths, args.out or args.paths[0] / "report")
+        report = build_report(args.paths, args.out or args.paths[0] / "report", all_columns=args.all)
     except FileNotFoundError as exc:
         print(f"privgan_runner.report: error: {exc}", file=sys.stderr)
         return 2
