@@ -9,7 +9,7 @@ SEEDS   ?= 0,1,2
 QUICK   ?=
 SWEEPS  := outputs/sweeps
 QUICK_TABLE1 := dataset.max_samples=400 trainer.epochs=40 model.width=32 attack.white_box.bootstrap=200 attack.top_m.bootstrap=200
-QUICK_MODEL  := model=dcgan model.conditional=true model.width=32 dataset.max_samples=1000 trainer.epochs=40 \
+QUICK_MODEL  := model=dcgan '~model.arch' model.conditional=true model.width=32 dataset.max_samples=1000 trainer.epochs=40 \
                 trainer.batch_size=50 'metric=[gen_gap]'
 QUICK_PIGAN  := $(QUICK_MODEL) privacy.warmup_epochs=20 privacy.q_pretrain_epochs=5
 
