@@ -91,6 +91,11 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         _status(run_dir, "failed", "config", str(exc))
         raise
     run_dir.mkdir(parents=True, exist_ok=True)
+    finished = _finished(run_dir) if cfg.get("resume", True) and "train" in cfg.stages else None
+    if finished is not None:
+        log.info("%s already finished (%s): not run again", run_dir, finished["status"])
+        print_summary(finished)
+        return finished
     _status(run_dir, "running", "setup")
     stage = "setup"
     results: dict[str, Any] = {"status": "running", "experiment": cfg.get("name"), "seed": int(cfg.seed)}
@@ -195,16 +200,31 @@ def _train(parts: Components, G, D, pool, membership, run_dir: Path, seed: int) 
 
     from .io import write_torch
 
+    from .training.trainer import Checkpoint
+
     members = torch.as_tensor(membership.member_idx)
     codes = parts.privacy.member_codes(len(members), seed)
+    resume = Checkpoint(run_dir / "checkpoints" / "resume.pt")
     result = parts.trainer.fit(G, D, parts.objective, parts.regularizer, pool.images[members], pool.labels[members],
                                z_dim=parts.model.z_dim, conditional=parts.model.conditional,
-                               privacy=parts.privacy, codes=codes, on_log=parts.logger.log)
+                               privacy=parts.privacy, codes=codes, on_log=parts.logger.log, checkpoint=resume)
     summary = result.summary()
     write_torch(run_dir / "checkpoints" / "last.pt",
                 {"G": G.state_dict(), "D": D.state_dict(), "privacy": parts.privacy.state(),
                  "member_codes": codes, "train": summary, "history": result.history})
+    resume.path.unlink(missing_ok=True)  # training is over: last.pt is the record
     return summary
+
+
+def _finished(run_dir: Path) -> dict | None:
+    """results.json of a job that already ran to its end (completed or collapsed), else None."""
+    import json
+
+    path = run_dir / "results.json"
+    if not path.is_file():
+        return None
+    results = json.loads(path.read_text())
+    return results if results.get("status") in ("completed", "collapsed") else None
 
 
 def _load_checkpoint(run_dir: Path, G, D, privacy) -> dict:

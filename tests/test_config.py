@@ -111,3 +111,21 @@ def test_a_failed_job_does_not_stop_the_sweep_and_the_report_marks_it(tmp_path):
     rows = {r["dataset"]: r for r in build_report([sweep], tmp_path / "report")["table"]}
     assert rows["synthetic"]["completed"] == 1 and isinstance(rows["synthetic"]["white_box.auc"], dict)
     assert rows["cifar10"]["failed"] == 1 and rows["cifar10"]["white_box.auc"] == "failed"
+
+
+def test_local_parallel_launcher_runs_every_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "hydra/launcher=local", "+experiment=smoke", "seed=0,1", "trainer.epochs=2",
+                   "trainer.progress=false", "metric=[gen_gap]", f"hydra.sweep.dir={sweep}", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = sorted(json.loads(p.read_text())["seed"] for p in sweep.glob("*/results.json"))
+    assert results == [0, 1]
+
+
+def test_slurm_preset_composes_with_requeue():
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="privgan_runner.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert "submitit" in launcher._target_.lower() and launcher.gpus_per_node == 1 and launcher.max_num_timeout > 0

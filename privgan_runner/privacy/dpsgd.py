@@ -134,6 +134,10 @@ class DPSGD(PrivacyMechanism):
     def state(self) -> dict[str, Any]:
         return {"accountant_history": list(self.accountant.history) if self.accountant else []}
 
+    def load_state(self, state: dict[str, Any]) -> None:
+        if self.accountant is not None and "accountant_history" in state:
+            self.accountant.history = [tuple(h) for h in state["accountant_history"]]
+
     def describe(self) -> dict[str, Any]:
         steps = sum(h[2] for h in self.accountant.history) if self.accountant else 0
         out = {"mechanism": self.name, "epsilon": self.spent_epsilon(), "delta": self.delta,

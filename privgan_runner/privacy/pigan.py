@@ -36,6 +36,9 @@ class PiganStep(AdversarialStep):
         super().__init__(*args, **kwargs)
         self.Q, self.opt_q, self.lam, self.q_on = Q, opt_q, lam, q_on
 
+    def optimizers(self) -> dict:
+        return {**super().optimizers(), "opt_q": self.opt_q}
+
     def after_d(self, fake, y, c_fake):
         self.Q.requires_grad_(True)
         logits = self.Q(fake.detach())

@@ -59,6 +59,9 @@ class PrivGANStep(AdversarialStep):
         self.P, self.opt_p, self.lam, self.p_on = P, opt_p, lam, p_on
         self.group_idx, self.members = group_idx, members  # [N, group size]: member indices per group
 
+    def optimizers(self) -> dict:
+        return {**super().optimizers(), "opt_p": self.opt_p}
+
     def __call__(self, real, labels, codes):
         X, Y, _ = self.members
         n_groups, size = self.group_idx.shape

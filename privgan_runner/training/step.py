@@ -27,6 +27,17 @@ class AdversarialStep:
         self.objective, self.regularizer = objective, regularizer
         self.z_dim, self.conditional, self.n_codes = z_dim, conditional, n_codes
 
+    def optimizers(self) -> dict:
+        """The step's optimizers by name (checkpointed for resume)."""
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def state_dict(self) -> dict:
+        return {name: opt.state_dict() for name, opt in self.optimizers().items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, opt in self.optimizers().items():
+            opt.load_state_dict(state[name])
+
     def noise(self, like: torch.Tensor) -> torch.Tensor:
         return torch.randn(like.shape[0], self.z_dim, device=like.device, dtype=like.dtype)
 

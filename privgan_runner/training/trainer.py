@@ -19,11 +19,22 @@ from .step import CapturedStep
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", _job_number() % torch.cuda.device_count())  # one GPU per parallel job
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("trainer.device", f"{name!r} was asked for, but CUDA is not available here")
     return device
+
+
+def _job_number() -> int:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return int(HydraConfig.get().job.num) if HydraConfig.initialized() else 0
+    except Exception:  # job.num is unset outside a multirun
+        return 0
 
 
 @dataclass
@@ -48,9 +59,11 @@ class Trainer:
     def __init__(self, epochs: int = 1000, batch_size: int = 64, n_critic: int = 1, lr: float = 2e-4,
                  betas: tuple[float, float] | list[float] = (0.5, 0.999), device: str = "auto",
                  log_every: int = 50, divergence_threshold: float = 1e6, progress: bool = True,
-                 cuda_graph: bool = False, channels_last: bool = False, warmup_steps: int = 3):
+                 cuda_graph: bool = False, channels_last: bool = False, warmup_steps: int = 3,
+                 checkpoint_every: int = 50):
         for key, value in (("epochs", epochs), ("batch_size", batch_size), ("n_critic", n_critic),
-                           ("log_every", log_every), ("warmup_steps", warmup_steps)):
+                           ("log_every", log_every), ("warmup_steps", warmup_steps),
+                           ("checkpoint_every", checkpoint_every)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(key, f"must be a positive integer, got {value!r}")
         if not (isinstance(lr, (int, float)) and lr > 0):
@@ -70,6 +83,7 @@ class Trainer:
         self.divergence_threshold = float(divergence_threshold)
         self.progress, self.cuda_graph, self.channels_last = progress, cuda_graph, channels_last
         self.warmup_steps = warmup_steps
+        self.checkpoint_every = checkpoint_every
 
     def steps_per_epoch(self, n_members: int) -> int:
         """G steps per epoch: each consumes n_critic full member batches (the last partial one is dropped)."""
@@ -92,7 +106,8 @@ class Trainer:
 
     def fit(self, G, D, objective, regularizer, images: torch.Tensor, labels: torch.Tensor, *, z_dim: int,
             conditional: bool, privacy=None, codes: torch.Tensor | None = None,
-            on_log: Callable[[dict[str, float], int], None] | None = None) -> TrainResult:
+            on_log: Callable[[dict[str, float], int], None] | None = None,
+            checkpoint: "Checkpoint | None" = None) -> TrainResult:
         """Train G and D on the member set (images, labels[, membership codes]) as `privacy` says."""
         if privacy is None:
             from ..privacy.none import NoPrivacy
@@ -124,39 +139,55 @@ class Trainer:
         window = torch.zeros(self.log_every, len(loss_names), device=device)
         history: list[dict[str, float]] = []
         total = self.epochs * per_epoch
-        status, message, done = "completed", "", 0
+        status, message, done, start_epoch = "completed", "", 0, 0
+        if checkpoint is not None and checkpoint.exists():
+            start_epoch, done, history = self._resume(checkpoint, G, D, eager, privacy, device)
+            notes.append(f"resumed from {checkpoint} at epoch {start_epoch} (step {done})")
         started = time.perf_counter()
         bar = _progress(total, self.progress)
+        bar.update(done)
+        pending = 0  # steps whose losses are still only on the device
+
+        def flush(epoch: int) -> None:
+            nonlocal done, pending, status, message
+            rows = window[:pending].cpu()
+            bad = self._first_bad(rows, loss_names)
+            if bad is not None:
+                row, what = bad
+                done = done - len(rows) + row + 1
+                status, message = "collapsed", f"{what} at step {done} (epoch {epoch + 1})"
+                raise _Stop
+            means = dict(zip(loss_names, rows.mean(0).tolist()))
+            history.append({"step": done, **means})
+            if on_log:
+                on_log(means, done)
+            bar.update(len(rows))
+            bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", refresh=False)
+            pending = 0
+
         try:
-            for epoch in range(self.epochs):
+            for epoch in range(start_epoch, self.epochs):
                 privacy.on_epoch(epoch)
                 order = torch.randperm(n, device=device)[: per_epoch * self.n_critic * self.batch_size]
                 order = order.view(per_epoch, self.n_critic, self.batch_size)
                 for j in range(per_epoch):
                     idx = order[j]
-                    if capture and done == self.warmup_steps:
+                    if capture and step_fn is eager and done >= self.warmup_steps:
                         step_fn = CapturedStep(eager, X[idx], Y[idx], C[idx])
-                    warming = capture and done < self.warmup_steps
+                    warming = capture and step_fn is eager
                     with torch.cuda.stream(side) if warming else contextlib.nullcontext():
                         out = step_fn(X[idx], Y[idx], C[idx])
-                        window[done % self.log_every].copy_(out)
+                        window[pending].copy_(out)
                     if warming:
                         torch.cuda.current_stream().wait_stream(side)
                     done += 1
-                    if done % self.log_every == 0 or done == total:
-                        rows = window[: (done - 1) % self.log_every + 1].cpu()
-                        bad = self._first_bad(rows, loss_names)
-                        if bad is not None:
-                            row, what = bad
-                            done = done - len(rows) + row + 1
-                            status, message = "collapsed", f"{what} at step {done} (epoch {epoch + 1})"
-                            raise _Stop
-                        means = dict(zip(loss_names, rows.mean(0).tolist()))
-                        history.append({"step": done, **means})
-                        if on_log:
-                            on_log(means, done)
-                        bar.update(len(rows))
-                        bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", refresh=False)
+                    pending += 1
+                    if pending == self.log_every or done == total:
+                        flush(epoch)
+                if checkpoint is not None and (epoch + 1) % self.checkpoint_every == 0 and epoch + 1 < self.epochs:
+                    if pending:
+                        flush(epoch)
+                    checkpoint.save(self._state(epoch + 1, done, history, G, D, eager, privacy))
         except _Stop:
             pass
         finally:
@@ -169,6 +200,27 @@ class Trainer:
         final = {k: history[-1][k] for k in loss_names} if history else {}
         return TrainResult(status=status, steps=done, epochs=-(-done // per_epoch), seconds=seconds,
                            device=str(device), final=final, history=history, message=message, notes=notes)
+
+    @staticmethod
+    def _state(epoch: int, done: int, history, G, D, step, privacy) -> dict:
+        """Everything a killed job needs to go on as if it had not stopped."""
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {"epoch": epoch, "done": done, "history": list(history), "G": G.state_dict(), "D": D.state_dict(),
+                "step": step.state_dict(), "privacy": privacy.state(), "rng": rng}
+
+    @staticmethod
+    def _resume(checkpoint, G, D, step, privacy, device) -> tuple[int, int, list]:
+        state = checkpoint.load()
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        step.load_state_dict(state["step"])
+        privacy.load_state(state["privacy"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        return state["epoch"], state["done"], state["history"]
 
     def _first_bad(self, rows: torch.Tensor, loss_names: tuple[str, ...]) -> tuple[int, str] | None:
         """The first row (step) whose losses are non-finite or beyond the divergence threshold."""
@@ -186,6 +238,29 @@ class Trainer:
 
 class _Stop(Exception):
     pass
+
+
+class Checkpoint:
+    """The periodic training checkpoint (atomic): what a restarted job resumes from."""
+
+    def __init__(self, path):
+        from pathlib import Path
+
+        self.path = Path(path)
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def save(self, state: dict) -> None:
+        from ..io import write_torch
+
+        write_torch(self.path, state)
+
+    def load(self) -> dict:
+        return torch.load(self.path, map_location="cpu", weights_only=False)
+
+    def __str__(self) -> str:
+        return str(self.path)
 
 
 def _progress(total: int, enabled: bool):
