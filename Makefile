@@ -9,12 +9,14 @@ SEEDS   ?= 0,1,2
 QUICK   ?=
 SWEEPS  := outputs/sweeps
 QUICK_TABLE1 := dataset.max_samples=400 trainer.epochs=40 model.width=32 attack.white_box.bootstrap=200 attack.top_m.bootstrap=200
+QUICK_TABLE2 := dataset.max_samples=400 trainer.epochs=40 model.width=32 attack.white_box.bootstrap=200 \
+                attack.logan.bootstrap=200 attack.logan.n_generated=2000 attack.logan.epochs=5
 QUICK_MODEL  := model=dcgan '~model.arch' model.conditional=true model.width=32 dataset.max_samples=1000 trainer.epochs=40 \
                 trainer.batch_size=50 'metric=[gen_gap]'
 QUICK_PIGAN  := $(QUICK_MODEL) privacy.warmup_epochs=20 privacy.q_pretrain_epochs=5
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-all bench data clean table1 pigan-lambda pigan-n dp-epsilon
+.PHONY: help run test test-all bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -53,6 +55,12 @@ table1: $(VENV)/.installed ## Wu et al. Table 1: 2 objectives x 4 regularizers o
 	    regularizer=none,weight_clip,spectral_norm,gradient_penalty seed=$(SEEDS) trainer.progress=false \
 	    $(if $(QUICK),$(QUICK_TABLE1)) hydra.sweep.dir=$(SWEEPS)/table1_$(DATASET)$(if $(QUICK),_quick) $(ARGS)
 	$(PY) -m privgan_runner.report $(SWEEPS)/table1_$(DATASET)$(if $(QUICK),_quick)
+
+table2: $(VENV)/.installed ## Wu et al. Table 2: the black-box LOGAN attack, JS x none / weight_clip / spectral_norm on DATASET, SEEDS
+	-$(PY) -m privgan_runner -m +experiment=wu_table2 dataset=$(DATASET) regularizer=none,weight_clip,spectral_norm \
+	    seed=$(SEEDS) trainer.progress=false $(if $(QUICK),$(QUICK_TABLE2)) \
+	    hydra.sweep.dir=$(SWEEPS)/table2_$(DATASET)$(if $(QUICK),_quick) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEPS)/table2_$(DATASET)$(if $(QUICK),_quick)
 
 pigan-lambda: $(VENV)/.installed ## PIGAN Fig. 1: lambda = 0,1,5,10,20,30 on Fashion-MNIST (N = 2), SEEDS, then the report
 	-$(PY) -m privgan_runner -m +experiment=fmnist_pigan privacy.lam=0,1,5,10,20,30 seed=$(SEEDS) \

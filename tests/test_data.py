@@ -216,3 +216,21 @@ def test_idc_pipeline_reports_patient_counts(tmp_path):
     assert d["n_member_groups"] + d["n_nonmember_groups"] == 8 and d["split"] == "seeded, by group"
     with np.load(tmp_path / "run" / "membership.npz") as f:
         assert not set(f["member_groups"]) & set(f["nonmember_groups"])
+
+
+@pytest.mark.parametrize("layout", ["celeba/img_align_celeba", "img_align_celeba"])
+def test_celeba_layouts_and_limit(tmp_path, layout):
+    from privgan_runner.data.celeba import CelebA
+
+    rng = np.random.default_rng(0)
+    for i in range(1, 6):
+        _jpg(tmp_path / layout / f"{i:06d}.jpg", rng, size=(178, 218))
+    assert CelebA(root=str(tmp_path)).load().images.shape == (5, 3, 64, 64)
+    assert CelebA(root=str(tmp_path), max_images=3).load().images.shape == (3, 3, 64, 64)
+
+
+def test_celeba_missing_says_where(tmp_path):
+    from privgan_runner.data.celeba import CelebA
+
+    with pytest.raises(DatasetNotFoundError, match="img_align_celeba"):
+        CelebA(root=str(tmp_path)).load()

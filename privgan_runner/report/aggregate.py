@@ -59,6 +59,7 @@ def add_paper_values(table: list[dict]) -> list[str]:
     """Adds `paper.*` cells (strings, as printed in the papers); returns the columns added."""
     added: list[str] = []
     wu = _read_reference("wu2019_table1.csv")
+    wu_black_box = _read_reference("wu2019_table2.csv")
     pigan = _read_reference("pigan_table2.csv")
     for row in table:
         if row.get("privacy") in (None, "none"):
@@ -67,6 +68,13 @@ def add_paper_values(table: list[dict]) -> list[str]:
                     for fig in ("auc", "f1", "gap"):
                         col = f"paper.{ref['dataset']}.{fig}"
                         row[col] = ref[fig] or "N/A"
+                        added.append(col)
+        if row.get("privacy") in (None, "none") and "logan.auc" in row:
+            for ref in wu_black_box:  # Wu et al. Table 2: the black-box attack on LFW
+                if (ref["objective"], ref["regularizer"]) == (row.get("objective"), row.get("regularizer")):
+                    for fig in ("auc", "f1"):
+                        col = f"paper.lfw_black_box.{fig}"
+                        row[col] = ref[fig]
                         added.append(col)
         if row.get("privacy") == "pigan" and row.get("dataset") == "fashion_mnist":
             for ref in pigan:  # PIGAN Table 2: F-MNIST, lambda = 1, N varied
