@@ -67,3 +67,16 @@ def not_found(what: str, folders, how_to_get: str, *extra_lines: str) -> Dataset
     """The error for a dataset that is not on disk: what was looked for, every place looked in, how to get it."""
     looked = "\n".join([f"  - {f}" for f in folders] + [f"  - {line}" for line in extra_lines])
     return DatasetNotFoundError(f"{what} Looked in:\n{looked}\nTo get it: {how_to_get}")
+
+
+def center_crop_resize(path, crop: int, size: int) -> np.ndarray:
+    """An image file as uint8 RGB [size, size, 3]: the central crop x crop square, resized (bicubic)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+        w, h = img.size
+        c = min(crop, w, h)
+        left, top = (w - c) // 2, (h - c) // 2
+        img = img.crop((left, top, left + c, top + c)).resize((size, size), Image.BICUBIC)
+        return np.asarray(img, dtype=np.uint8)

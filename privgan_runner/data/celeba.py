@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .base import ImageDataset, ImagePool, not_found, to_pool
+from .base import ImageDataset, ImagePool, center_crop_resize, not_found, to_pool
 
 
 class CelebA(ImageDataset):
@@ -40,8 +40,6 @@ class CelebA(ImageDataset):
         return None
 
     def load(self) -> ImagePool:
-        from PIL import Image
-
         files = self.locate()
         why = "download is off (dataset.download=false)"
         if files is None and self.download:
@@ -58,15 +56,6 @@ class CelebA(ImageDataset):
                             "download img_align_celeba.zip (https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html) and "
                             "unpack it as <dataset.root>/celeba/img_align_celeba/, or set dataset.download=true on a "
                             "machine with a network.", f"torchvision download into dataset.root: {why}")
-        pixels = []
-        for path in files:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-                w, h = img.size
-                c = min(self.crop, w, h)
-                left, top = (w - c) // 2, (h - c) // 2
-                img = img.crop((left, top, left + c, top + c)).resize((self.image_size, self.image_size),
-                                                                      Image.BICUBIC)
-                pixels.append(np.asarray(img, dtype=np.uint8))
+        pixels = [center_crop_resize(path, self.crop, self.image_size) for path in files]
         return to_pool(np.stack(pixels), np.zeros(len(files), dtype=np.int64), self.image_size, self.n_classes,
                        max_value=255.0)

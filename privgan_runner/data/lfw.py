@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ImageDataset, ImagePool, not_found, to_pool
+from .base import ImageDataset, ImagePool, center_crop_resize, not_found, to_pool
 
 TREES = ("lfw", "lfw-funneled", "lfw_funneled", "lfw-deepfunneled")
 
@@ -40,24 +40,13 @@ class LFW(ImageDataset):
         return None
 
     def load(self) -> ImagePool:
-        from PIL import Image
-
         files = self.locate()
         if files is None:
             raise not_found("lfw: no <Name>/<Name>_NNNN.jpg images found (expected <folder>/<Name>/<Name>_0001.jpg: "
                             "lfw, lfw-funneled or lfw-deepfunneled).", self.candidate_folders(),
                             "download lfw.tgz (or lfw-deepfunneled.tgz) from https://vis-www.cs.umass.edu/lfw/ and "
                             "unpack it under dataset.root.")
-        pixels = []
-        for path in files:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-                w, h = img.size
-                c = min(self.crop, w, h)
-                left, top = (w - c) // 2, (h - c) // 2
-                img = img.crop((left, top, left + c, top + c)).resize((self.image_size, self.image_size),
-                                                                      Image.BICUBIC)
-                pixels.append(np.asarray(img, dtype=np.uint8))
+        pixels = [center_crop_resize(path, self.crop, self.image_size) for path in files]
         names = sorted({p.parent.name for p in files})
         labels = np.array([names.index(p.parent.name) for p in files])
         return to_pool(np.stack(pixels), labels, self.image_size, self.n_classes, max_value=255.0)
