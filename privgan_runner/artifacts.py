@@ -6,6 +6,7 @@ attacks and metrics that read the same outputs do not recompute them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,6 +14,9 @@ import torch
 from .data.base import ImagePool
 from .data.split import Membership
 from .objectives.base import Objective
+
+if TYPE_CHECKING:
+    from .privacy.base import PrivacyMechanism
 
 
 @dataclass
@@ -25,7 +29,7 @@ class TrainedGAN:
     z_dim: int
     conditional: bool
     device: torch.device
-    privacy: "PrivacyMechanism"  # noqa: F821  (how D is read: one view per membership code / discriminator)
+    privacy: PrivacyMechanism  # how D is read: one view per membership code / discriminator
     seed: int = 0
     pool_name: str = "dataset"  # the dataset's name (keys the cached metric backbones)
     batch_size: int = 512

@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError, DatasetNotFoundError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
 class ImagePool:
     """Every record a run may use; `membership.npz` indexes into it."""
 
-    images: "torch.Tensor"  # float32 [N, C, H, W] in [-1, 1]  # noqa: F821
-    labels: "torch.Tensor"  # int64 [N]  # noqa: F821
+    images: torch.Tensor  # float32 [N, C, H, W] in [-1, 1]
+    labels: torch.Tensor  # int64 [N]
     n_classes: int
     #: who each record belongs to (e.g. IDC's patient): members and non-members never share a group
     groups: np.ndarray | None = None
