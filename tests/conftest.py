@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ from hydra import compose, initialize_config_module
 import privgan_runner  # noqa: F401  (registers resolvers)
 
 REPO = Path(__file__).resolve().parents[1]
+
+# metric backbones and real-data statistics are cached on disk: keep the tests' copies out of $HOME
+os.environ.setdefault("PRIVGAN_RUNNER_CACHE", tempfile.mkdtemp(prefix="privgan-runner-test-cache-"))
 CONF = REPO / "conf"
 
 #: a run small enough for a test: synthetic 16x16 data, a narrow DCGAN, a few epochs
