@@ -184,14 +184,13 @@ def _load_data(cfg: DictConfig, parts: Components, run_dir: Path, train: bool):
     pool = parts.dataset.load()
     saved = run_dir / "membership.npz"
     if not train and saved.exists():
-        membership = Membership.load(saved)  # re-attacking: the split the model was trained on
-    elif pool.groups is not None:  # records of one group (IDC patient) never straddle the split
+        return pool, Membership.load(saved)  # re-attacking: the split the model was trained on
+    if pool.groups is not None:  # records of one group (IDC patient) never straddle the split
         membership = split_by_group(pool.groups, cfg.dataset.member_fraction, cfg.dataset.max_samples,
                                     int(cfg.seed), pool.member_groups)
-        membership.save(saved)
     else:
         membership = split_pool(len(pool), cfg.dataset.member_fraction, cfg.dataset.max_samples, int(cfg.seed))
-        membership.save(saved)
+    membership.save(saved)
     return pool, membership
 
 
