@@ -8,7 +8,7 @@ DATASET ?= lfw
 SEEDS   ?= 0,1,2
 QUICK   ?=
 SWEEPS  := outputs/sweeps
-QUICK_TABLE1 := dataset.max_samples=400 trainer.epochs=40 model.width=32 attack.white_box.bootstrap=200 attack.top_m.bootstrap=200
+QUICK_TABLE1 := dataset.max_samples=600 trainer.epochs=60 trainer.batch_size=32 model.width=32 attack.white_box.bootstrap=200 attack.top_m.bootstrap=200
 QUICK_TABLE2 := dataset.max_samples=400 trainer.epochs=40 model.width=32 attack.white_box.bootstrap=200 \
                 attack.logan.bootstrap=200 attack.logan.n_generated=2000 attack.logan.epochs=5
 QUICK_MODEL  := model=dcgan '~model.arch' model.conditional=true model.width=32 dataset.max_samples=1000 trainer.epochs=40 \

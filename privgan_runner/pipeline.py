@@ -54,7 +54,7 @@ def build_components(cfg: DictConfig) -> Components:
     parts = Components(
         dataset=build(cfg.dataset, ImageDataset, "dataset", skip=("member_fraction", "max_samples")),
         model=build(cfg.model, GANModel, "model"),
-        objective=build(cfg.objective, Objective, "objective"),
+        objective=build(cfg.objective, Objective, "objective", skip=("n_critic",)),
         regularizer=build(cfg.regularizer, Regularizer, "regularizer"),
         privacy=build(cfg.privacy, PrivacyMechanism, "privacy"),
         attacks=build_list(cfg.get("attack"), Attack, "attack"),

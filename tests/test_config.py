@@ -45,6 +45,15 @@ def test_wu_learning_rates():
     assert compose_config("trainer.lr=1e-3").trainer.lr == pytest.approx(1e-3)
 
 
+def test_critic_steps_follow_the_objective():
+    """WGANs train the critic 5 times per G step (Arjovsky et al.), JS GANs once; an override wins."""
+    assert compose_config().trainer.n_critic == 1
+    assert compose_config("objective=wasserstein").trainer.n_critic == 5
+    assert compose_config("objective=wasserstein", "trainer.n_critic=2").trainer.n_critic == 2
+    table1 = compose_config("+experiment=wu_table1", "objective=wasserstein", "regularizer=gradient_penalty")
+    assert table1.trainer.n_critic == 5 and compose_config("+experiment=lfw_wgan_wc").trainer.n_critic == 5
+
+
 @pytest.mark.parametrize("override,key", [
     ("dataset.member_fraction=1.5", "dataset.member_fraction"),
     ("dataset.member_fraction=0", "dataset.member_fraction"),
