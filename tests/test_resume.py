@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -36,6 +37,7 @@ def test_killed_job_resumes_to_the_same_end(tiny_run, tmp_path, monkeypatch, pri
     resumed, _ = tiny_run(*RESUMABLE, *privacy, run_dir=killed)
     assert resumed["status"] == "completed"
     assert resumed["train"]["steps"] == straight["train"]["steps"] == 24
+    assert resumed["train"]["seconds"] >= round(saved["seconds"], 2) > 0  # the time before the kill counts too
     assert any("resumed from" in n for n in resumed["train"]["notes"])
     assert [h["step"] for h in torch.load(killed / "checkpoints" / "last.pt", weights_only=False)["history"]] == \
         [4, 8, 12, 16, 20, 24]
@@ -54,3 +56,59 @@ def test_finished_job_is_not_run_again(tiny_run, tmp_path):
     again, _ = tiny_run(run_dir=run_dir)
     assert again == json.loads((run_dir / "results.json").read_text())
     assert (run_dir / "results.json").stat().st_mtime_ns == stamp
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc)."""
+    from pathlib import Path
+
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_preempted_submitit_job_is_requeued_and_resumes(tmp_path):
+    """The Slurm launcher's machinery without Slurm: submitit's local executor runs the sweep's job; the
+    job gets submitit's preemption signal mid-training, is requeued into the same run folder, resumes
+    from its checkpoint and ends with the uninterrupted step count."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sweep = tmp_path / "sweep"
+    epochs, steps_per_epoch = 200, 4  # smoke: 64 members, batch 16
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "privgan_runner", "-m", "hydra/launcher=submitit_local", "+experiment=smoke",
+         f"trainer.epochs={epochs}", "trainer.checkpoint_every=1", "trainer.progress=false", "trainer.device=cpu",
+         "attack=[white_box]", "metric=[gen_gap]", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        resume = sweep / "0" / "checkpoints" / "resume.pt"
+        deadline = time.monotonic() + 240
+        while not resume.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert resume.exists(), "the job never wrote a checkpoint"
+        (controller,) = [int(p.name) for p in (sweep / ".submitit").iterdir() if p.name.isdigit()]
+        (task,) = _children(controller)
+        os.kill(task, signal.SIGUSR2)  # what submitit receives before a Slurm timeout or on preemption
+        out, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-3000:]
+    results = json.loads((sweep / "0" / "results.json").read_text())
+    assert results["status"] == "completed"
+    assert results["train"]["steps"] == epochs * steps_per_epoch
+    (note,) = [n for n in results["train"]["notes"] if "resumed from" in n]
+    resumed_at = int(note.split("at epoch ")[1].split()[0])
+    assert 0 < resumed_at < epochs
+    logs = "".join(p.read_text() for p in sorted((sweep / ".submitit").rglob("*_log.*")))
+    assert "this job is preempted" in logs and "Requeued job" in logs, logs[-2000:]

@@ -139,9 +139,9 @@ class Trainer:
         window = torch.zeros(self.log_every, len(loss_names), device=device)
         history: list[dict[str, float]] = []
         total = self.epochs * per_epoch
-        status, message, done, start_epoch = "completed", "", 0, 0
+        status, message, done, start_epoch, earlier_seconds = "completed", "", 0, 0, 0.0
         if checkpoint is not None and checkpoint.exists():
-            start_epoch, done, history = self._resume(checkpoint, G, D, eager, privacy, device)
+            start_epoch, done, history, earlier_seconds = self._resume(checkpoint, G, D, eager, privacy, device)
             notes.append(f"resumed from {checkpoint} at epoch {start_epoch} (step {done})")
         started = time.perf_counter()
         bar = _progress(total, self.progress)
@@ -187,14 +187,15 @@ class Trainer:
                 if checkpoint is not None and (epoch + 1) % self.checkpoint_every == 0 and epoch + 1 < self.epochs:
                     if pending:
                         flush(epoch)
-                    checkpoint.save(self._state(epoch + 1, done, history, G, D, eager, privacy))
+                    seconds = earlier_seconds + time.perf_counter() - started
+                    checkpoint.save(self._state(epoch + 1, done, history, seconds, G, D, eager, privacy))
         except _Stop:
             pass
         finally:
             bar.close()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - started
+        seconds = earlier_seconds + time.perf_counter() - started  # a resumed job counts its earlier runs too
         G.eval()
         D.eval()
         final = {k: history[-1][k] for k in loss_names} if history else {}
@@ -202,16 +203,17 @@ class Trainer:
                            device=str(device), final=final, history=history, message=message, notes=notes)
 
     @staticmethod
-    def _state(epoch: int, done: int, history, G, D, step, privacy) -> dict:
+    def _state(epoch: int, done: int, history, seconds: float, G, D, step, privacy) -> dict:
         """Everything a killed job needs to go on as if it had not stopped."""
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"epoch": epoch, "done": done, "history": list(history), "G": G.state_dict(), "D": D.state_dict(),
+        return {"epoch": epoch, "done": done, "history": list(history), "seconds": seconds,
+                "G": G.state_dict(), "D": D.state_dict(),
                 "step": step.state_dict(), "privacy": privacy.state(), "rng": rng}
 
     @staticmethod
-    def _resume(checkpoint, G, D, step, privacy, device) -> tuple[int, int, list]:
+    def _resume(checkpoint, G, D, step, privacy, device) -> tuple[int, int, list, float]:
         state = checkpoint.load()
         G.load_state_dict(state["G"])
         D.load_state_dict(state["D"])
@@ -220,7 +222,7 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        return state["epoch"], state["done"], state["history"]
+        return state["epoch"], state["done"], state["history"], state.get("seconds", 0.0)
 
     def _first_bad(self, rows: torch.Tensor, loss_names: tuple[str, ...]) -> tuple[int, str] | None:
         """The first row (step) whose losses are non-finite or beyond the divergence threshold."""
