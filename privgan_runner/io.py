@@ -41,6 +41,10 @@ def write_json(path: Path, data: dict) -> Path:
     return _atomic(path, lambda tmp: tmp.write_text(text + "\n"))
 
 
+def write_text(path: Path, text: str) -> Path:
+    return _atomic(path, lambda tmp: tmp.write_text(text))
+
+
 def write_npz(path: Path, **arrays) -> Path:
     import numpy as np
 

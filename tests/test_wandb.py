@@ -40,3 +40,36 @@ def test_two_runs_in_one_process_stay_separate(tiny_run, tmp_path, monkeypatch):
 def test_bad_mode_is_refused():
     with pytest.raises(ConfigError, match="logger.mode"):
         build_components(compose_config("logger=wandb", "logger.mode=sometimes"))
+
+
+def test_a_restarted_job_continues_its_wandb_run(tiny_run, tmp_path, monkeypatch):
+    """A job killed mid-training and started again in its folder (a Slurm requeue) logs to the same W&B run."""
+    import time
+
+    from privgan_runner.loggers.wandb import WandbLogger
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("NETRC", "/nonexistent")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    resumable = ["logger=wandb", "logger.mode=offline", "trainer.epochs=6", "trainer.checkpoint_every=1",
+                 "trainer.log_every=4"]
+    log = WandbLogger.log
+
+    def dies_at_step_12(self, values, step):
+        log(self, values, step)
+        if step >= 12:
+            raise KeyboardInterrupt("preempted")
+
+    monkeypatch.setattr(WandbLogger, "log", dies_at_step_12)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(*resumable, run_dir=tmp_path / "job")
+    monkeypatch.setattr(WandbLogger, "log", log)
+    time.sleep(1.1)  # W&B names offline folders by the second
+    results, run_dir = tiny_run(*resumable, run_dir=tmp_path / "job")
+    assert any("resumed from" in n for n in results["train"]["notes"])
+    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2  # two starts ...
+    run_id = (run_dir / "wandb" / "run_id").read_text().strip()
+    assert [next(r.glob("run-*.wandb")).name for r in runs] == [f"run-{run_id}.wandb"] * 2  # ... one W&B run
+    _, summary = config_and_summary(next(runs[1].glob("run-*.wandb")))
+    assert summary["status"] == "completed"

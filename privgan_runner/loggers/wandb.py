@@ -5,7 +5,9 @@ and metric in the summary (`white_box/auc`, `metrics/fid`, ...), the plots (ROC,
 samples) as images, and results.json as an artifact. The group is the sweep folder in a multirun.
 `mode`: online | offline | disabled; by default offline unless an API key is configured
 (WANDB_API_KEY or a `wandb login`), so compute nodes without a network still record everything:
-sync later with `wandb sync <run folder>/wandb/offline-run-*`.
+sync later with `wandb sync <run folder>/wandb/offline-run-*`. The W&B run id is kept in the run folder
+(wandb/run_id), so a job started again there (a Slurm requeue) continues its W&B run instead of opening
+a second one.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ class WandbLogger(Logger):
         group = self.group or _sweep_group()
         self.run = wandb.init(project=self.project, entity=self.entity, mode=mode, group=group, tags=self.tags,
                               name=f"{config.get('name')}-{run_dir.name}", config=config, dir=str(run_dir),
-                              reinit="finish_previous")
+                              id=_job_run_id(run_dir), resume="allow", reinit="finish_previous")
 
     def log(self, values: dict[str, float], step: int) -> None:
         if self.run is not None:
@@ -73,6 +75,20 @@ class WandbLogger(Logger):
         finally:
             self.run.finish(exit_code=0 if results.get("status") in ("completed", "collapsed") else 1)
             self.run = None
+
+
+def _job_run_id(run_dir: Path) -> str:
+    """This job's W&B run id: drawn at its first start, read back at every later one."""
+    import secrets
+
+    from ..io import write_text
+
+    path = run_dir / "wandb" / "run_id"
+    if path.is_file():
+        return path.read_text().strip()
+    run_id = secrets.token_hex(4)  # W&B's id alphabet: lowercase letters and digits
+    write_text(path, run_id + "\n")
+    return run_id
 
 
 def _sweep_group() -> str | None:
