@@ -21,6 +21,31 @@ def test_digits_is_the_real_bundled_set():
     assert sorted(pool.labels.unique().tolist()) == list(range(10))
 
 
+def test_lfw_subset_is_scikit_images_100_faces():
+    from skimage import data
+
+    from privgan_runner.data.lfw_subset import LFWSubset
+
+    pool = LFWSubset(image_size=25).load()
+    assert pool.images.shape == (100, 1, 25, 25) and pool.images.min() >= -1 and pool.images.max() <= 1
+    faces = data.lfw_subset()[:100]  # the faces, not the 100 background crops after them
+    assert np.allclose(pool.images[:, 0].numpy(), faces * 2 - 1, atol=1e-6)
+
+
+def test_lfw_sn_runs_on_the_lfw_subset(tmp_path):
+    """The face protocol of the brief, on the real faces that ship with scikit-image."""
+    from privgan_runner import pipeline
+
+    from .conftest import compose_config
+
+    cfg = compose_config("+experiment=lfw_sn", "dataset=lfw_subset", "dataset.image_size=16", "model.width=8",
+                         "trainer.batch_size=10", "trainer.epochs=2", "trainer.progress=false",
+                         "attack.white_box.bootstrap=0", "attack.top_m.bootstrap=0")
+    results = pipeline.run(cfg, run_dir=tmp_path / "run")
+    assert results["status"] == "completed" and results["dataset"]["n_members"] == 50
+    assert results["config"]["regularizer"]["name"] == "spectral_norm"
+
+
 @pytest.mark.parametrize("size,channels", [(16, 1), (28, 1), (32, 3), (64, 3)])
 def test_synthetic_any_shape(size, channels):
     pool = Synthetic(image_size=size, channels=channels, n_samples=20).load()
