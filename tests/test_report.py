@@ -44,6 +44,7 @@ def test_mean_std_na_and_failed_cells(tmp_path):
     _run(tmp_path, "wc0", "failed", regularizer="weight_clip")
     report = build_report([tmp_path], tmp_path / "out")
     rows = {r["regularizer"]: r for r in report["table"]}
+    assert list(rows) == ["none", "weight_clip", "gradient_penalty"]  # Wu et al.'s column order, not alphabetical
     wb = rows["none"]["white_box.auc"]
     assert wb["mean"] == pytest.approx(0.7) and wb["std"] == pytest.approx(0.1) and wb["n"] == 3
     assert rows["none"]["gen_gap"]["mean"] == pytest.approx(2.0) and rows["none"]["gen_gap"]["std"] == pytest.approx(1.0)

@@ -9,11 +9,23 @@ from importlib import resources
 from .collect import CONFIG_KEYS
 
 
-def _order(value) -> tuple:
-    """Sort numbers numerically (lambda 2 before 10), then strings, then missing values."""
+#: options in the order the papers' tables list them (Wu et al. Table 1); others follow alphabetically
+TABLE_ORDER = {
+    "objective": ("js", "wasserstein"),
+    "regularizer": ("none", "weight_clip", "spectral_norm", "gradient_penalty"),
+    "privacy": ("none", "dpsgd", "pigan", "privgan"),
+}
+
+
+def _order(value, key: str = "") -> tuple:
+    """Sort numbers numerically (lambda 2 before 10), then known options in table order, then other
+    strings, then missing values."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return (0, float(value), "")
-    return (1, 0.0, str(value)) if value is not None else (2, 0.0, "")
+    if value is None:
+        return (2, 0.0, "")
+    known = TABLE_ORDER.get(key, ())
+    return (1, float(known.index(value)) if value in known else float(len(known)), str(value))
 
 
 def _config(row: dict) -> tuple:
@@ -46,7 +58,7 @@ def aggregate(rows: list[dict]) -> tuple[list[dict], list[str]]:
             elif collapsed and not done:
                 out[name] = "N/A"
         table.append(out)
-    table.sort(key=lambda r: tuple(_order(r.get(k)) for k in CONFIG_KEYS))
+    table.sort(key=lambda r: tuple(_order(r.get(k), k) for k in CONFIG_KEYS))
     return table, figures
 
 
