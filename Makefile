@@ -3,11 +3,24 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
-# paper reproductions: make table1 DATASET=fashion_mnist SEEDS=0,1,2 QUICK=1
+# paper reproductions: make table1 DATASET=fashion_mnist SEEDS=0,1,2 QUICK=1 [TAG=name ARGS="overrides"]
 DATASET ?= lfw
 SEEDS   ?= 0,1,2
 QUICK   ?=
+TAG     ?=
 SWEEPS  := outputs/sweeps
+# a sweep's folder: outputs/sweeps/<name>[_quick][_<TAG>]; give runs with other ARGS their own TAG (a folder
+# that holds another job's work is refused, never reused)
+sweep_dir = $(SWEEPS)/$(1)$(if $(QUICK),_quick)$(if $(TAG),_$(TAG))
+# a sweep folder keeps the SEEDS and ARGS it was made with: others would pair Hydra's job numbers with
+# other jobs' results (each job refuses such a folder; this says so once, before the sweep starts)
+define sweep_guard
+@d='$(1)'; now="SEEDS=$(SEEDS) ARGS=$$ARGS"; mkdir -p "$$d"; \
+if [ -f "$$d/make_args" ] && [ "$$(cat "$$d/make_args")" != "$$now" ]; then \
+  printf '%s was made with\n  %s\nnot\n  %s\nUse TAG=<name> for a new sweep folder, or remove that one.\n' \
+    "$$d" "$$(cat "$$d/make_args")" "$$now" >&2; exit 2; fi; \
+printf '%s' "$$now" > "$$d/make_args"
+endef
 QUICK_TABLE1 := dataset.max_samples=600 trainer.epochs=60 trainer.batch_size=32 model.width=32 attack.white_box.bootstrap=200 attack.top_m.bootstrap=200
 QUICK_TABLE2 := dataset.max_samples=400 trainer.epochs=40 model.width=32 attack.white_box.bootstrap=200 \
                 attack.logan.bootstrap=200 attack.logan.n_generated=2000 attack.logan.epochs=5
@@ -50,33 +63,43 @@ data: ## install the datasets that can be installed here (Fashion-MNIST from Deb
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
 	else echo "Fashion-MNIST: run as root: apt-get install dataset-fashion-mnist"; exit 1; fi
 
+table1: SWEEP = $(call sweep_dir,table1_$(DATASET))
 table1: $(VENV)/.installed ## Wu et al. Table 1: 2 objectives x 4 regularizers on DATASET (lfw), SEEDS, then the report (QUICK=1: minutes on a CPU)
+	$(call sweep_guard,$(SWEEP))
 	-$(PY) -m privgan_runner -m +experiment=wu_table1 dataset=$(DATASET) objective=js,wasserstein \
 	    regularizer=none,weight_clip,spectral_norm,gradient_penalty seed=$(SEEDS) trainer.progress=false \
-	    $(if $(QUICK),$(QUICK_TABLE1)) hydra.sweep.dir=$(SWEEPS)/table1_$(DATASET)$(if $(QUICK),_quick) $(ARGS)
-	$(PY) -m privgan_runner.report $(SWEEPS)/table1_$(DATASET)$(if $(QUICK),_quick)
+	    $(if $(QUICK),$(QUICK_TABLE1)) hydra.sweep.dir=$(SWEEP) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEP)
 
+table2: SWEEP = $(call sweep_dir,table2_$(DATASET))
 table2: $(VENV)/.installed ## Wu et al. Table 2: the black-box LOGAN attack, JS x none / weight_clip / spectral_norm on DATASET, SEEDS
+	$(call sweep_guard,$(SWEEP))
 	-$(PY) -m privgan_runner -m +experiment=wu_table2 dataset=$(DATASET) regularizer=none,weight_clip,spectral_norm \
 	    seed=$(SEEDS) trainer.progress=false $(if $(QUICK),$(QUICK_TABLE2)) \
-	    hydra.sweep.dir=$(SWEEPS)/table2_$(DATASET)$(if $(QUICK),_quick) $(ARGS)
-	$(PY) -m privgan_runner.report $(SWEEPS)/table2_$(DATASET)$(if $(QUICK),_quick)
+	    hydra.sweep.dir=$(SWEEP) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEP)
 
+pigan-lambda: SWEEP = $(call sweep_dir,pigan_lambda)
 pigan-lambda: $(VENV)/.installed ## PIGAN Fig. 1: lambda = 0,1,5,10,20,30 on Fashion-MNIST (N = 2), SEEDS, then the report
+	$(call sweep_guard,$(SWEEP))
 	-$(PY) -m privgan_runner -m +experiment=fmnist_pigan privacy.lam=0,1,5,10,20,30 seed=$(SEEDS) \
 	    trainer.progress=false $(if $(QUICK),$(QUICK_PIGAN)) \
-	    hydra.sweep.dir=$(SWEEPS)/pigan_lambda$(if $(QUICK),_quick) $(ARGS)
-	$(PY) -m privgan_runner.report $(SWEEPS)/pigan_lambda$(if $(QUICK),_quick)
+	    hydra.sweep.dir=$(SWEEP) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEP)
 
+pigan-n: SWEEP = $(call sweep_dir,pigan_n)
 pigan-n: $(VENV)/.installed ## PIGAN Table 2: N = 2..6 at lambda = 1 on Fashion-MNIST, SEEDS, then the report
+	$(call sweep_guard,$(SWEEP))
 	-$(PY) -m privgan_runner -m +experiment=fmnist_pigan privacy.lam=1 privacy.n_groups=2,3,4,5,6 seed=$(SEEDS) \
-	    trainer.progress=false $(if $(QUICK),$(QUICK_PIGAN)) hydra.sweep.dir=$(SWEEPS)/pigan_n$(if $(QUICK),_quick) $(ARGS)
-	$(PY) -m privgan_runner.report $(SWEEPS)/pigan_n$(if $(QUICK),_quick)
+	    trainer.progress=false $(if $(QUICK),$(QUICK_PIGAN)) hydra.sweep.dir=$(SWEEP) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEP)
 
+dp-epsilon: SWEEP = $(call sweep_dir,dp_epsilon)
 dp-epsilon: $(VENV)/.installed ## DP-GAN: epsilon = 1,2,5,10,20 on Fashion-MNIST, SEEDS, then the report
+	$(call sweep_guard,$(SWEEP))
 	-$(PY) -m privgan_runner -m +experiment=fmnist_dpgan privacy.epsilon=1,2,5,10,20 seed=$(SEEDS) \
-	    trainer.progress=false $(if $(QUICK),$(QUICK_MODEL)) hydra.sweep.dir=$(SWEEPS)/dp_epsilon$(if $(QUICK),_quick) $(ARGS)
-	$(PY) -m privgan_runner.report $(SWEEPS)/dp_epsilon$(if $(QUICK),_quick)
+	    trainer.progress=false $(if $(QUICK),$(QUICK_MODEL)) hydra.sweep.dir=$(SWEEP) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEP)
 
 clean: ## remove the virtual environment and build leftovers (outputs/ is kept)
 	rm -rf $(VENV) build *.egg-info .pytest_cache

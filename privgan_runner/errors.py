@@ -11,3 +11,7 @@ class ConfigError(ValueError):
 
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset is not on disk where we looked, and could not be fetched."""
+
+
+class RunFolderError(ConfigError):
+    """The run folder holds another job's work; raised before anything in it is touched."""

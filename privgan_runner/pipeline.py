@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import check_top_level
 from .errors import ConfigError, DatasetNotFoundError
 from .io import write_json
+from .jobs import check_run_folder, record_job
 
 log = logging.getLogger("privgan_runner")
 
@@ -91,11 +92,16 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         _status(run_dir, "failed", "config", str(exc))
         raise
     run_dir.mkdir(parents=True, exist_ok=True)
-    finished = _finished(run_dir) if cfg.get("resume", True) and "train" in cfg.stages else None
+    config, trains = OmegaConf.to_container(cfg, resolve=True), "train" in cfg.stages
+    finished = check_run_folder(run_dir, config, trains, resume=bool(cfg.get("resume", True)))
     if finished is not None:
         log.info("%s already finished (%s): not run again", run_dir, finished["status"])
         print_summary(finished)
         return finished
+    if trains:
+        record_job(run_dir, config)
+        if not cfg.get("resume", True):  # from scratch: no earlier checkpoint is picked up
+            (run_dir / "checkpoints" / "resume.pt").unlink(missing_ok=True)
     _status(run_dir, "running", "setup")
     stage = "setup"
     results: dict[str, Any] = {"status": "running", "experiment": cfg.get("name"), "seed": int(cfg.seed)}
@@ -103,7 +109,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         import torch
 
         torch.manual_seed(cfg.seed)
-        parts.logger.start(run_dir, OmegaConf.to_container(cfg, resolve=True))
+        parts.logger.start(run_dir, config)
         stage = "data"
         pool, membership = _load_data(cfg, parts, run_dir, train="train" in cfg.stages)
         results["dataset"] = {"name": cfg.dataset.name, "n_members": len(membership.member_idx),
@@ -213,17 +219,6 @@ def _train(parts: Components, G, D, pool, membership, run_dir: Path, seed: int) 
                  "member_codes": codes, "train": summary, "history": result.history})
     resume.path.unlink(missing_ok=True)  # training is over: last.pt is the record
     return summary
-
-
-def _finished(run_dir: Path) -> dict | None:
-    """results.json of a job that already ran to its end (completed or collapsed), else None."""
-    import json
-
-    path = run_dir / "results.json"
-    if not path.is_file():
-        return None
-    results = json.loads(path.read_text())
-    return results if results.get("status") in ("completed", "collapsed") else None
 
 
 def _load_checkpoint(run_dir: Path, G, D, privacy) -> dict:

@@ -138,3 +138,30 @@ def test_slurm_preset_composes_with_requeue():
         cfg = compose(config_name="config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert "submitit" in launcher._target_.lower() and launcher.gpus_per_node == 1 and launcher.max_num_timeout > 0
+
+
+def test_make_refuses_a_sweep_folder_made_with_other_arguments(tmp_path):
+    """`make table1 SEEDS=0` then `SEEDS=0,1,2` into one folder would pair job numbers with other jobs' results."""
+    import shutil
+    import subprocess
+
+    from .conftest import REPO
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    (venv / ".installed").touch()  # newer than pyproject.toml: nothing to install
+    stand_in = ["VENV=" + str(venv), "PY=true", f"SWEEPS={tmp_path / 'sweeps'}"]  # `true` for the interpreter
+
+    def make(*args):
+        return subprocess.run(["make", "-C", str(REPO), "pigan-n", *stand_in, *args],
+                              capture_output=True, text=True, timeout=60)
+
+    assert make("SEEDS=0", "ARGS=trainer.epochs=3").returncode == 0
+    assert make("SEEDS=0", "ARGS=trainer.epochs=3").returncode == 0  # the same sweep again: resumes
+    refused = make("SEEDS=0,1,2", "ARGS=trainer.epochs=3")
+    assert refused.returncode != 0 and "was made with" in refused.stderr and "SEEDS=0 ARGS=trainer.epochs=3" in refused.stderr
+    assert make("SEEDS=0,1,2", "TAG=three").returncode == 0  # a new folder
+    assert (tmp_path / "sweeps" / "pigan_n_three" / "make_args").read_text() == "SEEDS=0,1,2 ARGS="

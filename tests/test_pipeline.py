@@ -71,10 +71,16 @@ def test_divergence_is_recorded_as_collapsed_with_the_step(tiny_run):
 
 
 def test_reattack_reuses_checkpoint_and_split(tiny_run):
+    from privgan_runner.errors import RunFolderError
+
     first, run_dir = tiny_run()
-    again, _ = tiny_run("stages=[attack,evaluate]", "seed=5", run_dir=run_dir)  # seed ignored: split is on disk
+    stamp = (run_dir / "checkpoints" / "last.pt").stat().st_mtime_ns
+    again, _ = tiny_run("stages=[attack,evaluate]", "attack=[white_box,top_m,tvd]", run_dir=run_dir)
+    assert (run_dir / "checkpoints" / "last.pt").stat().st_mtime_ns == stamp  # not retrained
     assert again["attacks"]["white_box"]["auc"] == pytest.approx(first["attacks"]["white_box"]["auc"])
-    assert again["metrics"]["gen_gap"] == pytest.approx(first["metrics"]["gen_gap"])
+    assert again["metrics"]["gen_gap"] == pytest.approx(first["metrics"]["gen_gap"]) and "tvd" in again["attacks"]
+    with pytest.raises(RunFolderError, match="seed: 0 -> 5"):  # another seed's model is not this one
+        tiny_run("stages=[attack,evaluate]", "seed=5", run_dir=run_dir)
 
 
 def test_same_seed_same_result(tiny_run, tmp_path):

@@ -112,3 +112,48 @@ def test_preempted_submitit_job_is_requeued_and_resumes(tmp_path):
     assert 0 < resumed_at < epochs
     logs = "".join(p.read_text() for p in sorted((sweep / ".submitit").rglob("*_log.*")))
     assert "this job is preempted" in logs and "Requeued job" in logs, logs[-2000:]
+
+
+def test_a_folder_holding_another_job_is_refused_untouched(tiny_run, tmp_path):
+    """A sweep re-run into a used folder with other seeds or overrides must not pass off the old job's
+    results (or resume its checkpoint) as the new job's."""
+    from privgan_runner.errors import RunFolderError
+
+    _, run_dir = tiny_run(run_dir=tmp_path / "job")
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
+    for other in (["seed=1"], ["dataset.max_samples=32"]):
+        with pytest.raises(RunFolderError, match="holds another job") as err:
+            tiny_run(*other, run_dir=run_dir)
+        assert other[0].split("=")[0] in str(err.value)
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()} == before
+
+    with pytest.raises(RunFolderError, match=r"stages=\[attack,evaluate\]"):  # same model, other attacks
+        tiny_run("metric=[gen_gap]", run_dir=run_dir)
+    again, _ = tiny_run("trainer.log_every=2", "trainer.device=cpu", "logger=none", run_dir=run_dir)
+    assert again["seed"] == 0  # how a job runs is not what it is: still skipped as finished
+    fresh, _ = tiny_run("seed=1", "resume=false", run_dir=run_dir)  # asked for: train here from scratch
+    assert fresh["seed"] == 1 and fresh["status"] == "completed"
+
+
+def test_a_killed_job_is_not_resumed_by_another(tiny_run, tmp_path, monkeypatch):
+    from privgan_runner.errors import RunFolderError
+
+    _kill_at(monkeypatch, 12)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(*RESUMABLE, run_dir=tmp_path / "job")
+    monkeypatch.undo()
+    with pytest.raises(RunFolderError, match="trainer.epochs"):
+        tiny_run("trainer.epochs=7", "trainer.checkpoint_every=1", "trainer.log_every=4", run_dir=tmp_path / "job")
+    fresh, _ = tiny_run(*RESUMABLE, "seed=3", "resume=false", run_dir=tmp_path / "job")
+    assert not any("resumed" in n for n in fresh["train"]["notes"]) and fresh["train"]["steps"] == 24
+
+
+def test_cli_refuses_a_used_folder_with_exit_2(tmp_path):
+    from .conftest import TINY, run_cli
+
+    run_dir = tmp_path / "run"
+    first = run_cli(*TINY, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = run_cli(*TINY, "seed=5", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert second.returncode == 2 and "holds another job" in second.stderr and "seed: 0 -> 5" in second.stderr
+    assert json.loads((run_dir / "results.json").read_text())["seed"] == 0

@@ -1,0 +1,84 @@
+"""Which job a run folder belongs to.
+
+A job is resumed or skipped only in its own folder. Its identity is the resolved config without the keys
+that say how it runs rather than what it computes, so a requeued job may land on another device or log
+elsewhere and still be the same job. A folder that holds another job's work (a sweep re-run with other
+seeds or overrides into the same folder) is refused before anything in it is touched.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import RunFolderError
+
+#: keys that change how a job runs, not what it computes
+EXECUTION_KEYS = ("stages", "resume", "logger", "dataset.root", "dataset.download", "trainer.device",
+                  "trainer.progress", "trainer.log_every", "trainer.checkpoint_every", "trainer.cuda_graph",
+                  "trainer.warmup_steps", "trainer.channels_last")
+#: what the attack and evaluate stages use: a trained model may be re-attacked with other lists
+EVALUATION_KEYS = ("attack", "metric")
+JOB_FILE = "job.json"
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def identity(config: dict, training_only: bool) -> dict[str, Any]:
+    """The config's flat keys that define the job (with `training_only`, those that define the trained model)."""
+    dropped = EXECUTION_KEYS + (EVALUATION_KEYS if training_only else ())
+    return {k: v for k, v in _flat(json.loads(json.dumps(config, default=str))).items()
+            if not any(k == d or k.startswith(d + ".") for d in dropped)}
+
+
+def _differences(old: dict, new: dict, most: int = 6) -> str:
+    keys = sorted(k for k in old.keys() | new.keys() if old.get(k, "<unset>") != new.get(k, "<unset>"))
+    text = "; ".join(f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}" for k in keys[:most])
+    return text + (f"; and {len(keys) - most} more" if len(keys) > most else "")
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def check_run_folder(run_dir: Path, config: dict, trains: bool, resume: bool) -> dict | None:
+    """results.json of this very job when it already finished (not to be run again), else None.
+
+    Raises RunFolderError when the folder holds another job's model or results."""
+    results = _read(run_dir / "results.json")
+    job = _read(run_dir / JOB_FILE)
+    previous = (job or {}).get("config") or (results or {}).get("config")
+    if previous is None or (trains and not resume):  # a fresh folder, or a fresh run asked for
+        return None
+    where = f"run folder {run_dir}"
+    before, now = identity(previous, training_only=True), identity(config, training_only=True)
+    if before != now:
+        raise RunFolderError(where, f"holds another job ({_differences(before, now)}). Jobs resume or skip only "
+                             "in their own folder: choose a new hydra.run.dir / hydra.sweep.dir, or pass "
+                             "resume=false to train this job here from scratch.")
+    finished = results if results and results.get("status") in ("completed", "collapsed") else None
+    if not trains or finished is None:
+        return None
+    before, now = identity(finished.get("config") or previous, False), identity(config, False)
+    if before != now:
+        raise RunFolderError(where, f"holds this job's trained model, attacked and evaluated with other lists "
+                             f"({_differences(before, now)}): run stages=[attack,evaluate] here to attack it "
+                             "again without retraining.")
+    return finished
+
+
+def record_job(run_dir: Path, config: dict) -> None:
+    """Written when training starts: the job this folder belongs to."""
+    from .io import write_json
+
+    write_json(run_dir / JOB_FILE, {"config": config})
