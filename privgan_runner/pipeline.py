@@ -98,8 +98,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         log.info("%s already finished (%s): not run again", run_dir, finished["status"])
         print_summary(finished)
         return finished
-    if trains:
+    if trains:  # the folder is this job's now: an earlier attempt's results.json is stale
         record_job(run_dir, config)
+        (run_dir / "results.json").unlink(missing_ok=True)
         if not cfg.get("resume", True):  # from scratch: no earlier checkpoint is picked up
             (run_dir / "checkpoints" / "resume.pt").unlink(missing_ok=True)
     _status(run_dir, "running", "setup")
