@@ -47,6 +47,6 @@ class LFW(ImageDataset):
                             "download lfw.tgz (or lfw-deepfunneled.tgz) from https://vis-www.cs.umass.edu/lfw/ and "
                             "unpack it under dataset.root.")
         pixels = [center_crop_resize(path, self.crop, self.image_size) for path in files]
-        names = sorted({p.parent.name for p in files})
-        labels = np.array([names.index(p.parent.name) for p in files])
+        identity = {name: i for i, name in enumerate(sorted({p.parent.name for p in files}))}
+        labels = np.array([identity[p.parent.name] for p in files])
         return to_pool(np.stack(pixels), labels, self.image_size, self.n_classes, max_value=255.0)

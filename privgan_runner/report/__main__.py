@@ -7,7 +7,7 @@ import io
 import sys
 from pathlib import Path
 
-from ..io import _atomic
+from ..io import write_text
 from .aggregate import add_paper_values, aggregate
 from .collect import CONFIG_KEYS, find_runs, flatten
 from .plots import curves, histograms, roc_overlay, swept_knob
@@ -37,7 +37,8 @@ def build_report(paths, out: Path, all_columns: bool = False) -> dict:
     paper = add_paper_values(table)
     config = [k for k in CONFIG_KEYS if any(r.get(k) is not None for r in table)]
     shown = figures if all_columns else [f for f in HEADLINE if f in figures]
-    columns = config + ["seeds", "completed", "collapsed", "failed"] + shown + paper
+    counts = config + ["seeds", "completed", "collapsed", "failed"]
+    columns = counts + shown + paper
 
     md = io.StringIO()
     md.write("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
@@ -45,11 +46,10 @@ def build_report(paths, out: Path, all_columns: bool = False) -> dict:
         md.write("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |\n")
     csv_text = io.StringIO()
     writer = csv.writer(csv_text)
-    flat_cols = config + ["seeds", "completed", "collapsed", "failed"]
-    flat_cols += [f"{f}{s}" for f in figures for s in ("_mean", "_std")] + paper
+    flat_cols = counts + [f"{f}{s}" for f in figures for s in ("_mean", "_std")] + paper
     writer.writerow(flat_cols)
     for row in table:
-        cells = [row.get(c) for c in config + ["seeds", "completed", "collapsed", "failed"]]
+        cells = [row.get(c) for c in counts]
         for f in figures:
             v = row.get(f)
             cells += [v["mean"], v["std"]] if isinstance(v, dict) else [v, v]
@@ -57,8 +57,8 @@ def build_report(paths, out: Path, all_columns: bool = False) -> dict:
         writer.writerow(["" if c is None else c for c in cells])
 
     out.mkdir(parents=True, exist_ok=True)
-    _atomic(out / "report.md", lambda tmp: tmp.write_text(md.getvalue()))
-    _atomic(out / "report.csv", lambda tmp: tmp.write_text(csv_text.getvalue()))
+    write_text(out / "report.md", md.getvalue())
+    write_text(out / "report.csv", csv_text.getvalue())
     first_completed = {}
     for row in rows:
         if row.get("status") == "completed":
