@@ -213,7 +213,8 @@ def _train(parts: Components, G, D, pool, membership, run_dir: Path, seed: int) 
     resume = Checkpoint(run_dir / "checkpoints" / "resume.pt")
     result = parts.trainer.fit(G, D, parts.objective, parts.regularizer, pool.images[members], pool.labels[members],
                                z_dim=parts.model.z_dim, conditional=parts.model.conditional,
-                               privacy=parts.privacy, codes=codes, on_log=parts.logger.log, checkpoint=resume)
+                               privacy=parts.privacy, codes=codes, n_classes=pool.n_classes, on_log=parts.logger.log,
+                               checkpoint=resume)
     summary = result.summary()
     write_torch(run_dir / "checkpoints" / "last.pt",
                 {"G": G.state_dict(), "D": D.state_dict(), "privacy": parts.privacy.state(),

@@ -17,15 +17,18 @@ from privgan_runner.training.trainer import Trainer
 from .conftest import compose_config
 
 
-def _dp_step(batch_size=8, n=32, **dp):
+def _dp_step(batch_size=8, n=32, conditional=False, labels=None, G_wrapper=None, **dp):
     torch.manual_seed(0)
     pool = Synthetic(image_size=16, n_samples=n).load()
     mech = DPSGD(**{"epsilon": 10.0, **dp})
-    G, D = mech.build_models(DCGAN(width=8, z_dim=8), 16, 1, 10)
+    G, D = mech.build_models(DCGAN(width=8, z_dim=8, conditional=conditional), 16, 1, 10)
+    if G_wrapper is not None:
+        G = G_wrapper(G)
     trainer = Trainer(epochs=1, batch_size=batch_size, device="cpu", progress=False)
     codes = torch.zeros(n, dtype=torch.long)
+    Y = pool.labels if labels is None else labels(pool.labels)
     step = mech.make_step(G, D, JS(), NoRegularizer(), trainer=trainer, device=torch.device("cpu"), z_dim=8,
-                          conditional=False, members=(pool.images, pool.labels, codes), steps=10)
+                          conditional=conditional, members=(pool.images, Y, codes), steps=10, n_classes=10)
     batch = pool.images[:batch_size].unsqueeze(0), pool.labels[:batch_size].unsqueeze(0), codes[:batch_size].unsqueeze(0)
     return mech, step, D, batch
 
@@ -109,3 +112,58 @@ def test_bad_dp_values_are_refused(override, key):
 def test_unwrappable_discriminators_are_refused_with_the_reason(tiny_run, regularizer, reason):
     with pytest.raises(ConfigError, match=reason):
         tiny_run("privacy=dpsgd", f"regularizer={regularizer}")
+
+
+class _RecordingG(torch.nn.Module):
+    """G that records every input it gets (noise, labels, codes) and whether it was called for a G step."""
+
+    def __init__(self, G):
+        super().__init__()
+        self.G, self.calls = G, []
+
+    def forward(self, z, y=None, c=None):
+        self.calls.append((z.detach().clone(), None if y is None else y.clone(), torch.is_grad_enabled()))
+        return self.G(z, y, c)
+
+
+def _g_inputs(labels):
+    G_seen = {}
+
+    def wrap(G):
+        G_seen["G"] = _RecordingG(G)
+        return G_seen["G"]
+
+    mech, step, D, batch = _dp_step(batch_size=8, n=64, conditional=True, labels=labels, G_wrapper=wrap)
+    counts = []
+    for _ in range(4):  # Poisson batches of random sizes
+        step(*(t.repeat(2, *[1] * (t.dim() - 1)) for t in batch))  # n_critic = 2
+        counts.append(len(G_seen["G"].calls))
+    return G_seen["G"].calls
+
+
+def test_everything_g_sees_is_independent_of_which_records_were_sampled():
+    """The DP guarantee covers D's clipped, noised update only: G's inputs (noise, generated labels, the G
+    step's batch size) must be the same whichever labels the sampled members carry."""
+    original = _g_inputs(None)
+    permuted = _g_inputs(lambda y: y[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))])
+    relabelled = _g_inputs(lambda y: (y + 3) % 10)
+    assert len(original) == len(permuted) == len(relabelled)
+    for a, b, c in zip(original, permuted, relabelled):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[0], c[0])  # noise
+        assert torch.equal(a[1], b[1]) and torch.equal(a[1], c[1])  # generated records' labels
+    g_steps = [call for call in original if call[2]]
+    assert len(g_steps) == 4  # one G forward with gradients per step ...
+    assert all(call[0].shape[0] == 8 for call in g_steps)  # ... on trainer.batch_size records, never the Poisson count
+    assert len({call[0].shape[0] for call in original if not call[2]}) > 1  # the D steps' counts did vary
+
+
+def test_dp_results_name_the_label_prior_and_what_is_not_covered(tiny_run):
+    results, _ = tiny_run("privacy=dpsgd", "model.conditional=true")
+    p = results["privacy"]
+    assert p["fake_label_prior"] == "uniform over the classes"
+    assert any("losses" in item for item in p["not_covered"])
+
+
+def test_a_weight_penalty_that_dp_would_drop_is_refused(tiny_run):
+    with pytest.raises(ConfigError, match="not per-sample"):
+        tiny_run("privacy=dpsgd", "regularizer=orthonormal")

@@ -35,11 +35,11 @@ class PrivacyMechanism:
         return torch.zeros(n_members, dtype=torch.long)
 
     def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim: int, conditional: bool,
-                  members, steps: int):
+                  members, steps: int, n_classes: int = 0):
         from ..training.step import AdversarialStep
 
         return AdversarialStep(G, D, trainer.adam(G.parameters(), device), trainer.adam(D.parameters(), device),
-                               objective, regularizer, z_dim, conditional, self.n_codes)
+                               objective, regularizer, z_dim, conditional, self.n_codes, n_classes)
 
     def on_epoch(self, epoch: int) -> None:
         """Called at the start of every training epoch (PIGAN switches its privacy term on after K)."""

@@ -27,15 +27,26 @@ from .base import PrivacyMechanism
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 
+#: what a DP run releases beyond G and D that is computed from the members without noise (README, Privacy)
+NOT_COVERED = ("training losses (history, results.json train.final, W&B): D's loss on the private batches",
+               "the collapse decision, taken on those losses")
+
 # Opacus' full backward hooks fire on D's first layer although the real images need no gradient: expected
 warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed with respect "
                                           "to module outputs", category=UserWarning)
 
 
 class DPStep(AdversarialStep):
-    def __init__(self, *args, members, sample_rate: float, poisson: bool, **kwargs):
+    """The DP-SGD step. Only D's clipped and noised update may depend on the members: everything else G
+    sees is drawn without them -- generated labels from the public prior (uniform over the classes) and
+    the G step's batch of fixed size `batch_size` (never the Poisson count), drawn afresh after the
+    D steps rather than reused from the last one."""
+
+    reuses_last_fake = False
+
+    def __init__(self, *args, members, sample_rate: float, poisson: bool, batch_size: int, **kwargs):
         super().__init__(*args, **kwargs)
-        self.members, self.sample_rate, self.poisson = members, sample_rate, poisson
+        self.members, self.sample_rate, self.poisson, self.batch_size = members, sample_rate, poisson, batch_size
 
     def d_batches(self, real, labels, codes):
         if not self.poisson:
@@ -46,11 +57,22 @@ class DPStep(AdversarialStep):
             idx = (torch.rand(X.shape[0], device=X.device) < self.sample_rate).nonzero().squeeze(1)
             yield X[idx], Y[idx], C[idx]
 
-    def d_update(self, x, y, c, fake, c_fake):
+    def fake_labels(self, like, y):
+        """Uniform over the classes, never the members' labels (they would reach G outside the accountant)."""
+        if not self.conditional:
+            return None
+        return torch.randint(0, self.n_classes, (like.shape[0],), device=like.device)
+
+    def d_update(self, x, y, c, fake, y_fake, c_fake):
         self.D.enable_hooks()
-        d_loss, penalty = super().d_update(x, y, c, fake, c_fake)
+        d_loss, penalty = super().d_update(x, y, c, fake, y_fake, c_fake)
         self.opt_d.zero_grad(set_to_none=True)  # drop the per-sample gradients once they are used
         return d_loss, penalty
+
+    def g_batch(self, fake, y_fake, c_fake):
+        like = fake.new_empty(self.batch_size)
+        y, c = self.fake_labels(like, None), self.fake_codes(like)
+        return self.G(self.noise(like), y, c), y, c
 
     def g_loss(self, fake, y, c_fake):
         self.D.disable_hooks()
@@ -80,11 +102,16 @@ class DPSGD(PrivacyMechanism):
         self.sample_rate: float | None = None
         self.planned_steps: int | None = None
         self.conversions: list[str] = []
+        self.fake_label_prior: str | None = None
 
     def check(self, n_members: int, trainer, regularizer=None) -> None:
         if regularizer is not None and regularizer.needs_double_backward:
             raise ConfigError("regularizer", f"{regularizer.name} differentiates D's input gradient (a double "
                                              "backward), which Opacus' per-sample gradient hooks do not support")
+        if regularizer is not None and regularizer.has_penalty:
+            raise ConfigError("regularizer", f"{regularizer.name} adds a penalty on D's weights whose gradient is "
+                                             "not per-sample: the DP optimizer replaces D's gradient by the clipped, "
+                                             "noised per-sample sum and would silently drop it")
 
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         from opacus.validators import ModuleValidator
@@ -98,13 +125,15 @@ class DPSGD(PrivacyMechanism):
                                 if name in after and before[name] != after[name]]
         return G, D
 
-    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps):
+    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps,
+                  n_classes=0):
         from opacus import GradSampleModule
         from opacus.accountants import create_accountant
         from opacus.accountants.utils import get_noise_multiplier
         from opacus.optimizers import DPOptimizer
 
         n = members[0].shape[0]
+        self.fake_label_prior = "uniform over the classes" if conditional else None
         self.sample_rate = trainer.batch_size / n
         self.planned_steps = steps * trainer.n_critic
         if self.noise_multiplier is None:
@@ -123,8 +152,8 @@ class DPSGD(PrivacyMechanism):
         self.accountant = create_accountant(mechanism=self.accountant_name)
         opt_d.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
         return DPStep(G, D_private, trainer.adam(G.parameters(), device, capturable=False), opt_d, objective,
-                      regularizer, z_dim, conditional, self.n_codes, members=members,
-                      sample_rate=self.sample_rate, poisson=self.poisson)
+                      regularizer, z_dim, conditional, self.n_codes, n_classes, members=members,
+                      sample_rate=self.sample_rate, poisson=self.poisson, batch_size=trainer.batch_size)
 
     def spent_epsilon(self) -> float | None:
         if self.accountant is None or not self.accountant.history:
@@ -144,7 +173,9 @@ class DPSGD(PrivacyMechanism):
                "target_epsilon": self.target_epsilon, "noise_multiplier": self.noise_multiplier,
                "max_grad_norm": self.max_grad_norm, "sample_rate": self.sample_rate, "steps": steps,
                "planned_steps": self.planned_steps, "accountant": self.accountant_name,
-               "poisson_sampling": self.poisson, "converted": self.conversions}
+               "poisson_sampling": self.poisson, "converted": self.conversions,
+               "fake_label_prior": self.fake_label_prior, "g_batch_size": "trainer.batch_size (fixed)",
+               "not_covered": list(NOT_COVERED)}
         if not self.poisson:
             out["accounting_note"] = ("poisson_sampling=false: batches are shuffled fixed-size slices, but the "
                                       "accountant assumes Poisson sampling; the reported epsilon is not a guarantee")

@@ -59,3 +59,35 @@ def fool_loss(logits: torch.Tensor, true_group: torch.Tensor, n_groups: int) -> 
     (privGAN's reference implementation; PIGAN follows it)."""
     shift = torch.randint(1, n_groups, true_group.shape, device=true_group.device)
     return F.cross_entropy(logits, (true_group + shift) % n_groups)
+
+
+@torch.no_grad()
+def reset_optimizer_state(opt: torch.optim.Optimizer) -> None:
+    """Zero every state tensor of `opt` (Adam's step count and moments) in place.
+
+    A classifier held still by a zero loss still advances Adam's step count, and its first real update
+    after the warm-up would be up to (1 - beta1) / sqrt(1 - beta2) ~ 16x a fresh one (beta1 0.5). Zeroing
+    in place (not replacing the tensors) keeps a captured CUDA graph's pointers valid."""
+    for state in opt.state.values():
+        for value in state.values():
+            if torch.is_tensor(value):
+                value.zero_()
+
+
+class WarmupSwitch:
+    """The classifier's warm-up: its training (and, unless `penalty_during_warmup`, G's privacy term) is off
+    for the first `warmup_epochs` epochs, gated by device scalars so a captured step stays one graph; at
+    the switch the classifier's optimizer starts from a fresh state."""
+
+    def __init__(self, warmup_epochs: int, penalty_during_warmup: bool, device):
+        self.warmup_epochs, self.penalty_during_warmup = warmup_epochs, penalty_during_warmup
+        self.train_on = torch.zeros((), device=device)  # multiplies the classifier's loss
+        self.penalty_on = torch.zeros((), device=device)  # multiplies G's privacy term
+        self.optimizer: torch.optim.Optimizer | None = None
+
+    def on_epoch(self, epoch: int) -> None:
+        after = epoch >= self.warmup_epochs
+        self.train_on.fill_(1.0 if after else 0.0)
+        self.penalty_on.fill_(1.0 if after or self.penalty_during_warmup else 0.0)
+        if epoch == self.warmup_epochs and self.optimizer is not None:
+            reset_optimizer_state(self.optimizer)

@@ -6,14 +6,18 @@ samples Q can attribute, which bounds I(G(z, c); c), the JSD between the groups'
 (Sec. 3, Algorithm 1, appendix A.2):
 
 1. Q is pretrained on the members with their group labels (`q_pretrain_epochs`, paper: 50);
-2. G and D train `warmup_epochs` (K) epochs without Q (paper: 200 on F-MNIST, 400 on CIFAR-10);
+2. G and D train `warmup_epochs` (K) epochs "without training the classifier" (paper: 200 on F-MNIST,
+   400 on CIFAR-10; Sec. 3 and appendix A.2: "... without updating the classifier");
 3. then each step: D update(s), a Q update on the generated batch, and a G update whose loss adds
    lam * CE(Q(G(z, c)), c') for a random incorrect code c' != c. Fooling Q into a wrong code is how
    privGAN's reference implementation (which PIGAN follows) trains its generators against the
    privacy discriminator; the paper's text calls it "maximizing the cross-entropy" of Q.
 
-The switch at epoch K multiplies Q's loss and the penalty by a device scalar, so the captured
-step stays one graph (Adam with all-zero gradients from zero moments does not move Q).
+Reading of the warm-up (`penalty_during_warmup`, default true): the paper withholds only Q's training
+during the K epochs, so G already fools the pretrained, fixed Q (as PrivGAN's generators do, which PIGAN
+follows in the same sentence); `penalty_during_warmup=false` is the other reading, G and D alone.
+The switch at epoch K is a device scalar (the captured step stays one graph), and Q's optimizer starts
+its real training from a fresh state (groups.WarmupSwitch).
 Attacks read D with every code and take the max over c (PIGAN Sec. 4.1).
 """
 from __future__ import annotations
@@ -26,15 +30,16 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..training.step import AdversarialStep
 from .base import PrivacyMechanism
-from .groups import check_epochs, check_groups, check_members, equal_groups, fool_loss, pretrain_classifier
+from .groups import (WarmupSwitch, check_epochs, check_groups, check_members, equal_groups, fool_loss,
+                     pretrain_classifier)
 
 
 class PiganStep(AdversarialStep):
     loss_names = ("d_loss", "g_loss", "penalty", "q_loss", "q_accuracy")
 
-    def __init__(self, *args, Q, opt_q, lam: float, q_on: torch.Tensor, **kwargs):
+    def __init__(self, *args, Q, opt_q, lam: float, switch: WarmupSwitch, **kwargs):
         super().__init__(*args, **kwargs)
-        self.Q, self.opt_q, self.lam, self.q_on = Q, opt_q, lam, q_on
+        self.Q, self.opt_q, self.lam, self.switch = Q, opt_q, lam, switch
 
     def optimizers(self) -> dict:
         return {**super().optimizers(), "opt_q": self.opt_q}
@@ -44,7 +49,7 @@ class PiganStep(AdversarialStep):
         logits = self.Q(fake.detach())
         q_loss = F.cross_entropy(logits, c_fake)
         self.opt_q.zero_grad(set_to_none=True)
-        (q_loss * self.q_on).backward()
+        (q_loss * self.switch.train_on).backward()
         self.opt_q.step()
         accuracy = (logits.detach().argmax(1) == c_fake).float().mean()
         return [q_loss, accuracy]
@@ -52,24 +57,26 @@ class PiganStep(AdversarialStep):
     def g_loss(self, fake, y, c_fake):
         self.Q.requires_grad_(False)
         fool_q = fool_loss(self.Q(fake), c_fake, self.n_codes)
-        return super().g_loss(fake, y, c_fake) + self.lam * self.q_on * fool_q
+        return super().g_loss(fake, y, c_fake) + self.lam * self.switch.penalty_on * fool_q
 
 
 class PIGAN(PrivacyMechanism):
-    def __init__(self, lam: float = 1.0, n_groups: int = 2, q_pretrain_epochs: int = 50, warmup_epochs: int = 200):
+    def __init__(self, lam: float = 1.0, n_groups: int = 2, q_pretrain_epochs: int = 50, warmup_epochs: int = 200,
+                 penalty_during_warmup: bool = True):
         check_groups(lam, n_groups)
         check_epochs(q_pretrain_epochs=q_pretrain_epochs, warmup_epochs=warmup_epochs)
         self.lam, self.n_codes = float(lam), n_groups
         self.q_pretrain_epochs, self.warmup_epochs = q_pretrain_epochs, warmup_epochs
+        self.penalty_during_warmup = bool(penalty_during_warmup)
         self.Q = None
-        self.q_on: torch.Tensor | None = None
+        self.switch: WarmupSwitch | None = None
         self.q_pretrain_accuracy: float | None = None
 
     def check(self, n_members: int, trainer, regularizer=None) -> None:
         check_members(n_members, self.n_codes)
         if self.lam > 0 and self.warmup_epochs >= trainer.epochs:
             raise ConfigError("privacy.warmup_epochs", f"K = {self.warmup_epochs} >= trainer.epochs = "
-                                                       f"{trainer.epochs}: the privacy term would never act")
+                                                       f"{trainer.epochs}: Q would never be trained")
 
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         G, D = model.build(image_size, channels, n_classes, n_codes=self.n_codes)
@@ -79,17 +86,19 @@ class PIGAN(PrivacyMechanism):
     def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
         return equal_groups(n_members, self.n_codes, seed)
 
-    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps):
+    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps,
+                  n_classes=0):
         X, _, C = members
         self.q_pretrain_accuracy = pretrain_classifier(self.Q, X, C, trainer, device, self.q_pretrain_epochs)
-        self.q_on = torch.zeros((), device=device)
+        self.switch = WarmupSwitch(self.warmup_epochs, self.penalty_during_warmup, device)
+        self.switch.optimizer = trainer.adam(self.Q.parameters(), device)
         return PiganStep(G, D, trainer.adam(G.parameters(), device), trainer.adam(D.parameters(), device),
-                         objective, regularizer, z_dim, conditional, self.n_codes,
-                         Q=self.Q, opt_q=trainer.adam(self.Q.parameters(), device), lam=self.lam, q_on=self.q_on)
+                         objective, regularizer, z_dim, conditional, self.n_codes, n_classes,
+                         Q=self.Q, opt_q=self.switch.optimizer, lam=self.lam, switch=self.switch)
 
     def on_epoch(self, epoch: int) -> None:
-        if self.q_on is not None:
-            self.q_on.fill_(1.0 if epoch >= self.warmup_epochs else 0.0)
+        if self.switch is not None:
+            self.switch.on_epoch(epoch)
 
     def state(self) -> dict[str, Any]:
         return {"Q": self.Q.state_dict()} if self.Q is not None else {}
@@ -101,4 +110,5 @@ class PIGAN(PrivacyMechanism):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "lam": self.lam, "n_groups": self.n_codes,
                 "q_pretrain_epochs": self.q_pretrain_epochs, "warmup_epochs": self.warmup_epochs,
+                "penalty_during_warmup": self.penalty_during_warmup,
                 "q_pretrain_accuracy": self.q_pretrain_accuracy}

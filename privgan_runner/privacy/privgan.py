@@ -4,7 +4,8 @@ The members are split into N equal groups; pair k trains only on group k. A priv
 P(x) -> group learns which generator made a sample; every generator is also trained to fool P into a
 random wrong group, weighted by lam. As in the reference implementation: P is pretrained on the
 members with their group labels (`p_pretrain_epochs`, 50), P is not updated for the first
-`warmup_epochs` (K = 100) while the generators already use it, batches are drawn per group with
+`warmup_epochs` (K = 100) while the generators already use it (`penalty_during_warmup`, default true),
+P's optimizer starts from a fresh state at the switch, batches are drawn per group with
 replacement, all generators share one noise batch, and an epoch is one pass over a group.
 
 Sampling picks a generator uniformly per record. Attacks read every discriminator and take the max
@@ -20,7 +21,8 @@ import torch.nn.functional as F
 
 from ..training.step import AdversarialStep
 from .base import PrivacyMechanism
-from .groups import check_epochs, check_groups, check_members, equal_groups, fool_loss, pretrain_classifier
+from .groups import (WarmupSwitch, check_epochs, check_groups, check_members, equal_groups, fool_loss,
+                     pretrain_classifier)
 
 
 class GeneratorSet(nn.Module):
@@ -54,9 +56,10 @@ class DiscriminatorSet(nn.Module):
 class PrivGANStep(AdversarialStep):
     loss_names = ("d_loss", "g_loss", "penalty", "p_loss", "p_accuracy")
 
-    def __init__(self, *args, P, opt_p, lam: float, p_on: torch.Tensor, group_idx: torch.Tensor, members, **kwargs):
+    def __init__(self, *args, P, opt_p, lam: float, switch: WarmupSwitch, group_idx: torch.Tensor, members,
+                 **kwargs):
         super().__init__(*args, **kwargs)
-        self.P, self.opt_p, self.lam, self.p_on = P, opt_p, lam, p_on
+        self.P, self.opt_p, self.lam, self.switch = P, opt_p, lam, switch
         self.group_idx, self.members = group_idx, members  # [N, group size]: member indices per group
 
     def optimizers(self) -> dict:
@@ -92,7 +95,7 @@ class PrivGANStep(AdversarialStep):
         logits = self.P(torch.cat(fakes))
         p_loss = F.cross_entropy(logits, made_by)
         self.opt_p.zero_grad(set_to_none=True)
-        (p_loss * self.p_on).backward()
+        (p_loss * self.switch.train_on).backward()
         self.opt_p.step()
         p_accuracy = (logits.detach().argmax(1) == made_by).float().mean()
 
@@ -104,7 +107,7 @@ class PrivGANStep(AdversarialStep):
         for k in range(n_groups):
             fake = Gs[k](z, y)
             g_loss = g_loss + self.objective.g_loss(Ds[k](fake, y))
-            g_loss = g_loss + self.lam * fool_loss(self.P(fake), torch.full_like(made_by[:batch], k), n_groups)
+            g_loss = g_loss + self.lam * self.switch.penalty_on * fool_loss(self.P(fake), torch.full_like(made_by[:batch], k), n_groups)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -114,13 +117,15 @@ class PrivGANStep(AdversarialStep):
 
 
 class PrivGAN(PrivacyMechanism):
-    def __init__(self, lam: float = 1.0, n_groups: int = 2, p_pretrain_epochs: int = 50, warmup_epochs: int = 100):
+    def __init__(self, lam: float = 1.0, n_groups: int = 2, p_pretrain_epochs: int = 50, warmup_epochs: int = 100,
+                 penalty_during_warmup: bool = True):
         check_groups(lam, n_groups)
         check_epochs(p_pretrain_epochs=p_pretrain_epochs, warmup_epochs=warmup_epochs)
         self.lam, self.n_codes = float(lam), n_groups
         self.p_pretrain_epochs, self.warmup_epochs = p_pretrain_epochs, warmup_epochs
+        self.penalty_during_warmup = bool(penalty_during_warmup)
         self.P = None
-        self.p_on: torch.Tensor | None = None
+        self.switch: WarmupSwitch | None = None
         self.p_pretrain_accuracy: float | None = None
 
     def check(self, n_members: int, trainer, regularizer=None) -> None:
@@ -137,20 +142,22 @@ class PrivGAN(PrivacyMechanism):
     def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
         return equal_groups(n_members, self.n_codes, seed)
 
-    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps):
+    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps,
+                  n_classes=0):
         X, _, C = members
         self.p_pretrain_accuracy = pretrain_classifier(self.P, X, C, trainer, device, self.p_pretrain_epochs)
         size = int(torch.bincount(C, minlength=self.n_codes).min())
         group_idx = torch.stack([(C == k).nonzero().squeeze(1)[:size] for k in range(self.n_codes)])
-        self.p_on = torch.zeros((), device=device)
+        self.switch = WarmupSwitch(self.warmup_epochs, self.penalty_during_warmup, device)
+        self.switch.optimizer = trainer.adam(self.P.parameters(), device)
         return PrivGANStep(G, D, trainer.adam(G.parameters(), device), trainer.adam(D.parameters(), device),
                            objective, regularizer, z_dim, conditional, self.n_codes, P=self.P,
-                           opt_p=trainer.adam(self.P.parameters(), device), lam=self.lam, p_on=self.p_on,
+                           opt_p=self.switch.optimizer, lam=self.lam, switch=self.switch,
                            group_idx=group_idx, members=members)
 
     def on_epoch(self, epoch: int) -> None:
-        if self.p_on is not None:
-            self.p_on.fill_(1.0 if epoch >= self.warmup_epochs else 0.0)
+        if self.switch is not None:
+            self.switch.on_epoch(epoch)
 
     @torch.no_grad()
     def d_views(self, D, x, y):
@@ -166,4 +173,5 @@ class PrivGAN(PrivacyMechanism):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "lam": self.lam, "n_groups": self.n_codes,
                 "p_pretrain_epochs": self.p_pretrain_epochs, "warmup_epochs": self.warmup_epochs,
+                "penalty_during_warmup": self.penalty_during_warmup,
                 "p_pretrain_accuracy": self.p_pretrain_accuracy}

@@ -14,6 +14,11 @@ class Regularizer:
     #: the penalty differentiates D's output w.r.t. its input (double backward)
     needs_double_backward: bool = False
 
+    @property
+    def has_penalty(self) -> bool:
+        """Whether this variant adds a term to D's loss (it overrides `penalty`)."""
+        return type(self).penalty is not Regularizer.penalty
+
     def wrap(self, D: nn.Module) -> nn.Module:
         """Change D once, before training (e.g. reparametrize its weights)."""
         return D

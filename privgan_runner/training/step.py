@@ -6,8 +6,10 @@ generator, regularizers act in place, and nothing reads a value back to the host
 returns its losses as one device tensor (named by `loss_names`); the loop reads them back every
 few steps.
 
-Privacy mechanisms extend the step through three hooks: `d_update` (DP-SGD replaces it),
-`after_d` (PIGAN trains its classifier Q there) and `g_loss` (PIGAN adds its privacy term).
+Privacy mechanisms extend the step through hooks: `d_batches` and `d_update` (DP-SGD draws its
+own Poisson batches and privatizes the update), `fake_labels` and `g_batch` (DP-SGD makes everything
+that leaves D's private update independent of the members), `after_d` (PIGAN trains its classifier Q
+there) and `g_loss` (PIGAN adds its privacy term).
 """
 from __future__ import annotations
 
@@ -21,11 +23,16 @@ from ..regularizers.base import Regularizer
 class AdversarialStep:
     loss_names: tuple[str, ...] = ("d_loss", "g_loss", "penalty")
 
+    #: the G step reuses the last D step's generated batch (one G forward per step, as in the DCGAN
+    #: reference); a mechanism whose D batches depend on the members draws a fresh one instead
+    reuses_last_fake: bool = True
+
     def __init__(self, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                 objective: Objective, regularizer: Regularizer, z_dim: int, conditional: bool, n_codes: int = 0):
+                 objective: Objective, regularizer: Regularizer, z_dim: int, conditional: bool, n_codes: int = 0,
+                 n_classes: int = 0):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         self.objective, self.regularizer = objective, regularizer
-        self.z_dim, self.conditional, self.n_codes = z_dim, conditional, n_codes
+        self.z_dim, self.conditional, self.n_codes, self.n_classes = z_dim, conditional, n_codes, n_classes
 
     def optimizers(self) -> dict:
         """The step's optimizers by name (checkpointed for resume)."""
@@ -47,10 +54,14 @@ class AdversarialStep:
             return None
         return torch.randint(0, self.n_codes, (like.shape[0],), device=like.device)
 
-    def d_update(self, x: torch.Tensor, y, c, fake: torch.Tensor, c_fake):
+    def fake_labels(self, like: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
+        """Class labels for generated records: the real batch's own (a conditional GAN's usual pairing)."""
+        return y
+
+    def d_update(self, x: torch.Tensor, y, c, fake: torch.Tensor, y_fake, c_fake):
         """One D update; returns (d_loss, penalty or None)."""
         D = self.D
-        d_loss = self.objective.d_loss(D(x, y, c), D(fake, y, c_fake))
+        d_loss = self.objective.d_loss(D(x, y, c), D(fake, y_fake, c_fake))
         penalty = self.regularizer.penalty(D, lambda inp, y=y, c=c: D(inp, y, c), x, fake)
         total = d_loss if penalty is None else d_loss + penalty
         self.opt_d.zero_grad(set_to_none=True)
@@ -66,6 +77,10 @@ class AdversarialStep:
     def g_loss(self, fake: torch.Tensor, y, c_fake) -> torch.Tensor:
         return self.objective.g_loss(self.D(fake, y, c_fake))
 
+    def g_batch(self, fake: torch.Tensor, y_fake, c_fake):
+        """The G step's generated batch (fake, labels, codes): the last D step's, kept with its graph."""
+        return fake, y_fake, c_fake
+
     def d_batches(self, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor):
         """The member batches of the D updates: the loop's n_critic batches (DP-SGD draws its own)."""
         return zip(real.unbind(0), labels.unbind(0), codes.unbind(0))
@@ -78,17 +93,16 @@ class AdversarialStep:
         for i, (x, y, c) in enumerate(self.d_batches(real, labels, codes)):
             y = y if self.conditional else None
             c = c if self.n_codes else None
-            c_fake = self.fake_codes(x)
-            # the last D step's generated batch is kept (with its graph) for the G step, as in the
-            # DCGAN reference: one G forward per step instead of two
-            with torch.set_grad_enabled(i == n_critic - 1):
-                fake = G(self.noise(x), y, c_fake)
-            d_loss, penalty = self.d_update(x, y, c, fake.detach(), c_fake)
-        extra = self.after_d(fake.detach(), y, c_fake)
+            y_fake, c_fake = self.fake_labels(x, y), self.fake_codes(x)
+            with torch.set_grad_enabled(i == n_critic - 1 and self.reuses_last_fake):
+                fake = G(self.noise(x), y_fake, c_fake)
+            d_loss, penalty = self.d_update(x, y, c, fake.detach(), y_fake, c_fake)
+        extra = self.after_d(fake.detach(), y_fake, c_fake)
 
         # G step: D's parameters get no gradients (and so carry no per-sample state either)
         D.requires_grad_(False)
-        g_loss = self.g_loss(fake, y, c_fake)
+        fake, y_fake, c_fake = self.g_batch(fake, y_fake, c_fake)
+        g_loss = self.g_loss(fake, y_fake, c_fake)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()

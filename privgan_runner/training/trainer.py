@@ -105,7 +105,7 @@ class Trainer:
         return torch.optim.Adam(params, **kwargs)
 
     def fit(self, G, D, objective, regularizer, images: torch.Tensor, labels: torch.Tensor, *, z_dim: int,
-            conditional: bool, privacy=None, codes: torch.Tensor | None = None,
+            conditional: bool, privacy=None, codes: torch.Tensor | None = None, n_classes: int = 0,
             on_log: Callable[[dict[str, float], int], None] | None = None,
             checkpoint: "Checkpoint | None" = None) -> TrainResult:
         """Train G and D on the member set (images, labels[, membership codes]) as `privacy` says."""
@@ -127,7 +127,8 @@ class Trainer:
         self.check_fits(n)
         per_epoch = privacy.steps_per_epoch(n, self)
         eager = privacy.make_step(G, D, objective, regularizer, trainer=self, device=device, z_dim=z_dim,
-                                  conditional=conditional, members=(X, Y, C), steps=self.epochs * per_epoch)
+                                  conditional=conditional, members=(X, Y, C), steps=self.epochs * per_epoch,
+                                  n_classes=n_classes)
         loss_names = eager.loss_names
         step_fn: Callable = eager
         capture = self.cuda_graph and device.type == "cuda" and privacy.capturable
