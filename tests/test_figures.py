@@ -80,3 +80,80 @@ def test_total_variation_brute_force():
     assert total_variation(a, b, bins=2) == pytest.approx(0.25)
     assert total_variation(a, a, bins=50) == 0.0
     assert total_variation(np.zeros(5), np.ones(5), bins=10) == pytest.approx(1.0)
+
+
+def test_total_variation_bins_scores_on_zero_one_as_privgan_does():
+    """privGAN's WBattack_TVD: np.histogram(d(x), bins=50, density=True, range=[0, 1]), 0.5 * L1 / 50."""
+    from privgan_runner.attacks.tvd import total_variation
+    from privgan_runner.objectives.js import JS
+
+    rng = np.random.default_rng(0)
+    a, b = rng.beta(5, 2, 300), rng.beta(2, 2, 500)
+    n1, _ = np.histogram(a, bins=50, density=True, range=[0, 1])
+    n2, _ = np.histogram(b, bins=50, density=True, range=[0, 1])
+    assert total_variation(a, b, 50, JS().score_range) == pytest.approx(0.5 * np.abs(n1 - n2).sum() / 50)
+    # two sets inside one bin of [0, 1] are not told apart (their own range would split them)
+    assert total_variation(np.array([0.001, 0.002]), np.array([0.003, 0.004]), 50, (0.0, 1.0)) == 0.0
+
+
+def test_best_balanced_accuracy_is_exact_where_binned_tvd_sees_nothing():
+    from privgan_runner.attacks.figures import best_balanced_accuracy
+    from privgan_runner.attacks.tvd import total_variation
+
+    rng = np.random.default_rng(1)
+    members, non = 0.5005 + 0.0004 * rng.random(1000), 0.5000 + 0.0004 * rng.random(1000)
+    scores, is_member = np.r_[members, non], np.r_[np.ones(1000, bool), np.zeros(1000, bool)]
+    assert total_variation(members, non, 50, (0.0, 1.0)) == 0.0
+    assert best_balanced_accuracy(is_member, scores) == 1.0
+
+
+@pytest.mark.parametrize("members_first", [True, False])
+def test_ties_never_count_for_members(members_first):
+    """All scores tied: top-m accuracy is chance whatever the order the records are listed in."""
+    m, n = 30, 70
+    is_member = np.r_[np.ones(m, bool), np.zeros(n, bool)]
+    if not members_first:
+        is_member = is_member[::-1].copy()
+    f = membership_figures(np.zeros(m + n), is_member, bootstrap=0)
+    assert f["top_m_accuracy"] == pytest.approx(m / (m + n))
+    # a partial tie: 10 members clearly on top, then 40 records (10 members) tied for the last 20 places
+    scores = np.r_[np.full(10, 2.0), np.full(10, 1.0), np.zeros(20), np.full(30, 1.0), -np.ones(40)]
+    is_member = np.r_[np.ones(30, bool), np.zeros(70, bool)]
+    for order in (np.arange(100), np.arange(100)[::-1], np.random.default_rng(2).permutation(100)):
+        assert membership_figures(scores[order], is_member[order], bootstrap=0)["top_m_accuracy"] == \
+            pytest.approx((10 + 20 * 10 / 40) / 30)
+
+
+def test_monte_carlo_figures_are_expectations_over_tie_breaking():
+    from scipy.stats import hypergeom
+
+    from privgan_runner.attacks.monte_carlo import top_m_expectations
+
+    m = 10
+    is_member = np.r_[np.ones(m, bool), np.zeros(m, bool)]
+    single, majority = top_m_expectations(is_member, np.zeros(2 * m), m)  # every share is 0: all tied
+    assert single == pytest.approx(0.5)
+    k = np.arange(m + 1)
+    p = hypergeom.pmf(k, 2 * m, m, m)
+    assert majority == pytest.approx(p[2 * k > m].sum() + 0.5 * p[2 * k == m].sum()) and majority == pytest.approx(0.5)
+    scores = np.r_[np.ones(3), np.zeros(7), np.zeros(10)]  # 3 members clear, 7 places among 17 tied (7 members)
+    single, _ = top_m_expectations(is_member, scores, m)
+    assert single == pytest.approx((3 + 7 * 7 / 17) / m)
+
+
+def test_tpr_at_low_fpr_keeps_every_roc_point_of_a_tied_segment():
+    """Collinear ROC points (0, .2), (.006, .3), (.012, .4), equally spaced (scikit-learn's drop_intermediate
+    drops the middle one): the best point under FPR 1% is (.006, .3)."""
+    is_member = np.r_[np.ones(1000, bool), np.zeros(1000, bool)]
+    rng = np.random.default_rng(4)
+    member_scores = np.r_[np.full(200, 10.0), np.full(100, 9.0), np.full(100, 8.0), rng.uniform(0, 1, 600)]
+    non_scores = np.r_[np.full(6, 9.0), np.full(6, 8.0), rng.uniform(0, 1, 988)]
+    f = membership_figures(np.r_[member_scores, non_scores], is_member, bootstrap=0)
+    assert f["tpr_at_1pct_fpr"] == pytest.approx(0.3)
+
+
+def test_a_threshold_that_calls_everyone_a_member_reports_no_f1():
+    scores, is_member = _data()
+    f = membership_figures(scores, is_member, threshold=float(scores.min()), bootstrap=0)
+    assert f["f1"] is None and f["balanced_accuracy"] is None and "decides nothing" in f["f1_reason"]
+    assert f["auc"] > 0.5  # the threshold-free figures stay

@@ -12,6 +12,11 @@ is the share of generated samples within eps of it.
   (`m`, 100), compute eps and the scores on those 2M, call the top M members.
   MC-Single accuracy = share of correct labels (= members among the top M / M); MC-Set success = 1
   when most of the top M are members, 1/2 on a tie, 0 otherwise (chance 0.5).
+  Shares are heavily tied (many records have none within eps): records tied at the M-th score are drawn
+  at random, and both figures are their exact expectations over that draw (hypergeometric), so the order
+  in which records are listed never counts a tie for the members.
+- The per-record scores' threshold (the M-th score) is often 0 and then calls every record a member: F1
+  and balanced accuracy are then not reported (see figures.py).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import torch
 from ..errors import ConfigError
 from .base import Attack, AttackScores
 from .distances import min_distance, share_within
-from .figures import top_m_threshold
+from .figures import expected_top_hits, top_m_threshold
 
 
 class MonteCarlo(Attack):
@@ -77,7 +82,22 @@ class MonteCarlo(Attack):
             rows = np.r_[rng.choice(member_rows, m, replace=False), rng.choice(non_rows, m, replace=False)]
             eps = nearest[torch.as_tensor(rows)].quantile(0.5)
             s = share_within(records[torch.as_tensor(rows)], generated, eps, self.chunk).cpu().numpy()
-            hits = int((np.argsort(-s, kind="stable")[:m] < m).sum())  # members among the top m
-            single.append(hits / m)
-            sets.append(1.0 if 2 * hits > m else 0.5 if 2 * hits == m else 0.0)
+            row_is_member = np.r_[np.ones(m, bool), np.zeros(m, bool)]
+            single_accuracy, set_success = top_m_expectations(row_is_member, s, m)
+            single.append(single_accuracy)
+            sets.append(set_success)
         return float(np.mean(single)), float(np.mean(sets))
+
+
+def top_m_expectations(is_member: np.ndarray, scores: np.ndarray, m: int) -> tuple[float, float]:
+    """(MC-Single accuracy, MC-Set success) of calling the top m members, expected over random tie-breaking:
+    the members among the tied records that get a place follow a hypergeometric law."""
+    from scipy.stats import hypergeom
+
+    hits, places, tied_members, tied = expected_top_hits(is_member, scores, m)
+    drawn = np.arange(places + 1)
+    p = hypergeom.pmf(drawn, tied, tied_members, places)
+    total = hits + drawn
+    single = float((p * total).sum()) / m
+    majority = float(p[2 * total > m].sum() + 0.5 * p[2 * total == m].sum())
+    return single, majority

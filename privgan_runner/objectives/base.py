@@ -6,6 +6,8 @@ import torch
 
 class Objective:
     name: str = ""
+    #: the range of `score` (None: unbounded); the TVD attack bins over it
+    score_range: tuple[float, float] | None = None
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """Discriminator / critic loss on a batch of real and generated outputs (scalar)."""

@@ -9,6 +9,8 @@ from .base import Objective
 
 
 class JS(Objective):
+    score_range = (0.0, 1.0)  # d(x) = sigmoid(logit)
+
     def __init__(self, real_label: float = 1.0):
         if not 0.5 < real_label <= 1.0:
             raise ConfigError("real_label", f"must be in (0.5, 1] (one-sided label smoothing), got {real_label}")
