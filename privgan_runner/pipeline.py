@@ -115,7 +115,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         pool, membership = _load_data(cfg, parts, run_dir, train="train" in cfg.stages)
         results["dataset"] = {"name": cfg.dataset.name, "n_members": len(membership.member_idx),
                               "n_nonmembers": len(membership.nonmember_idx), "pool_size": len(pool),
-                              "image_size": parts.dataset.image_size, "channels": parts.dataset.channels}
+                              "image_size": parts.dataset.image_size, "channels": parts.dataset.channels,
+                              "sha256": pool.content_hash()}
         if "member_groups" in membership.extra:
             results["dataset"].update(n_member_groups=len(membership.extra["member_groups"]),
                                       n_nonmember_groups=len(membership.extra["nonmember_groups"]),
@@ -131,10 +132,10 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         _status(run_dir, "running", stage)
         if "train" in cfg.stages:
             train = _train(parts, G, D, pool, membership, run_dir, int(cfg.seed))
-        else:
-            train = _load_checkpoint(run_dir, G, D, parts.privacy)
+            results["privacy"] = parts.privacy.describe()  # now with what training spent
+        else:  # the privacy record is training's: a re-attack keeps it as written
+            train, results["privacy"] = _load_checkpoint(run_dir, G, D, parts.privacy)
         results["train"] = {k: v for k, v in train.items() if k != "status"}
-        results["privacy"] = parts.privacy.describe()  # now with what training spent
         if train["status"] == "collapsed":
             results.update(status="collapsed", attacks={}, metrics={},
                            attacks_reason=f"training collapsed: {train['message']}")
@@ -218,12 +219,16 @@ def _train(parts: Components, G, D, pool, membership, run_dir: Path, seed: int) 
     summary = result.summary()
     write_torch(run_dir / "checkpoints" / "last.pt",
                 {"G": G.state_dict(), "D": D.state_dict(), "privacy": parts.privacy.state(),
-                 "member_codes": codes, "train": summary, "history": result.history})
+                 "privacy_record": parts.privacy.describe(), "member_codes": codes, "train": summary,
+                 "history": result.history})
     resume.path.unlink(missing_ok=True)  # training is over: last.pt is the record
     return summary
 
 
-def _load_checkpoint(run_dir: Path, G, D, privacy) -> dict:
+def _load_checkpoint(run_dir: Path, G, D, privacy) -> tuple[dict, dict]:
+    """Loads the trained G and D; returns (training's summary, training's privacy record)."""
+    import json
+
     import torch
 
     path = run_dir / "checkpoints" / "last.pt"
@@ -235,7 +240,11 @@ def _load_checkpoint(run_dir: Path, G, D, privacy) -> dict:
     privacy.load_state(state.get("privacy", {}))
     G.eval()
     D.eval()
-    return state["train"]
+    record = state.get("privacy_record")
+    if record is None:  # a checkpoint from before the record was kept in it: the results training wrote
+        earlier = run_dir / "results.json"
+        record = json.loads(earlier.read_text()).get("privacy") if earlier.is_file() else None
+    return state["train"], record if record is not None else privacy.describe()
 
 
 def _attack(parts: Components, trained, run_dir: Path, seed: int):

@@ -167,3 +167,12 @@ def test_dp_results_name_the_label_prior_and_what_is_not_covered(tiny_run):
 def test_a_weight_penalty_that_dp_would_drop_is_refused(tiny_run):
     with pytest.raises(ConfigError, match="not per-sample"):
         tiny_run("privacy=dpsgd", "regularizer=orthonormal")
+
+
+def test_reattacking_a_dp_run_keeps_training_s_privacy_record(tiny_run):
+    results, run_dir = tiny_run("privacy=dpsgd", "privacy.epsilon=5")
+    again, _ = tiny_run("privacy=dpsgd", "privacy.epsilon=5", "stages=[attack,evaluate]",
+                        "attack=[white_box,top_m,tvd]", run_dir=run_dir)
+    assert again["privacy"] == results["privacy"]
+    assert again["privacy"]["epsilon"] > 4.9 and again["privacy"]["steps"] == results["privacy"]["steps"] > 0
+    assert "tvd" in again["attacks"]

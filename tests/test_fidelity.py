@@ -151,3 +151,26 @@ def test_real_statistics_are_cached_and_reused(tmp_path):
     again = FID(n_samples=500, classifier_epochs=2).compute(_trained(Resampler(pool.images, noise=0.0)))
     assert stats[0].stat().st_mtime_ns == before  # read, not rewritten
     assert again["fid_n_real"] == first["fid_n_real"] and abs(again["fid"] - first["fid"]) < 0.5
+
+
+def test_caches_are_keyed_by_content_not_by_name(tmp_path, monkeypatch):
+    """Two pools with the same name, shape and member indices but other images share no cache: the second
+    FID with a warm cache equals its FID computed from a cold one."""
+    from privgan_runner.data.synthetic import Synthetic
+
+    def fid_of(generator_seed, cache):
+        monkeypatch.setenv("PRIVGAN_RUNNER_CACHE", str(tmp_path / cache))
+        pool = Synthetic(image_size=8, n_samples=400, generator_seed=generator_seed).load()
+        split = split_pool(len(pool), 0.5, None, seed=0)
+        trained = TrainedGAN(G=Noise(), D=nn.Identity(), objective=JS(), pool=pool, membership=split, z_dim=4,
+                             conditional=False, device=torch.device("cpu"), privacy=NoPrivacy(),
+                             pool_name="synthetic")
+        torch.manual_seed(0)
+        return FID(n_samples=300, classifier_epochs=2).compute(trained)
+
+    fid_of(1, "shared")
+    warm = fid_of(2, "shared")
+    cold = fid_of(2, "fresh")
+    assert warm["fid"] == pytest.approx(cold["fid"], rel=1e-6)
+    assert warm["fid_backbone_key"] == cold["fid_backbone_key"] != fid_of(1, "shared")["fid_backbone_key"]
+    assert len(list((tmp_path / "shared" / "backbones").glob("*.pt"))) == 2

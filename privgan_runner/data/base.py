@@ -1,7 +1,8 @@
 """The dataset kind: a pool of images in [-1, 1] with class labels, split later into members etc."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,8 +25,22 @@ class ImagePool:
     #: a provider's partition: the groups whose records are the members (None = draw from the seed)
     member_groups: np.ndarray | None = None
 
+    _digest: str | None = field(default=None, repr=False, compare=False)
+
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def content_hash(self) -> str:
+        """SHA-256 of the images and labels as loaded (shape, dtype, values): what results.json records and
+        every cache built from the pool is keyed by, so two pools that share a name never share a cache."""
+        if self._digest is None:
+            h = hashlib.sha256()
+            for t in (self.images, self.labels):
+                a = np.ascontiguousarray(t.detach().cpu().numpy())
+                h.update(f"{a.dtype}{a.shape}".encode())
+                h.update(memoryview(a).cast("B"))
+            self._digest = h.hexdigest()
+        return self._digest
 
 
 class ImageDataset:

@@ -1,8 +1,9 @@
 """Feature networks for the fidelity metrics.
 
 `domain`: a small CNN (PIGAN appendix Table 6 style) trained on the dataset's real records that are
-not members of this run (80% to train, 20% to measure its test accuracy), cached on disk by dataset,
-shape and member set, so re-evaluating a run does not retrain it. Its 128-d penultimate layer gives
+not members of this run (80% to train, 20% to measure its test accuracy), cached on disk under a key
+made of the pool's content hash, the excluded records and the training recipe (`domain_key`), so
+re-evaluating a run does not retrain it and two pools that share a name never share a backbone. Its 128-d penultimate layer gives
 FID / KID features and its softmax the Inception-score class posteriors.
 `inception`: the standard FID InceptionV3 (torchmetrics' NoTrainInceptionV3 on torch-fidelity's port of
 the TensorFlow weights), used only when its weights file is already on disk -- `inception_weights_path()`:
@@ -85,11 +86,22 @@ class Logits(nn.Module):
         return self.clf(x.float())
 
 
+#: the domain backbone's recipe (architecture version, batch, Adam, test share): part of its cache key
+DOMAIN_RECIPE = "DomainClassifier-v1 batch=128 adam(lr=1e-3) test=1/5"
+
+
+def domain_key(pool, exclude: np.ndarray, epochs: int, seed: int) -> str:
+    """The domain backbone's identity: the pool's content, the records left out, and how it is trained."""
+    h = hashlib.sha256(pool.content_hash().encode())
+    h.update(np.sort(np.asarray(exclude)).astype(np.int64).tobytes())
+    h.update(f"{DOMAIN_RECIPE} epochs={epochs} seed={seed} classes={pool.n_classes}".encode())
+    return h.hexdigest()[:20]
+
+
 def domain_classifier(dataset_name: str, pool, exclude: np.ndarray, device, epochs: int = 10, seed: int = 0):
-    """(classifier in eval mode, its test accuracy), trained once per (dataset, shape, excluded set)."""
+    """(classifier in eval mode, its test accuracy), trained once per `domain_key`."""
     c, s = pool.images.shape[1], pool.images.shape[-1]
-    digest = hashlib.sha1(np.sort(exclude).astype(np.int64).tobytes()).hexdigest()[:12]
-    path = cache_dir() / f"{dataset_name}-{s}x{c}-{pool.n_classes}cls-{epochs}ep-{digest}.pt"
+    path = cache_dir() / f"{dataset_name}-{s}x{c}-{domain_key(pool, exclude, epochs, seed)}.pt"
     clf = DomainClassifier(c, s, pool.n_classes)
     if path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=False)

@@ -1,8 +1,9 @@
 """FID, KID, Inception score and intra-FID through torchmetrics (see backbone.py for the networks).
 
 Real data = every pool record that is not a member; generated = `n_samples` samples of G. The real-data
-side of FID and KID (feature sums / features) is computed once per dataset, backbone and member set and
-cached on disk next to the backbones, so re-evaluating a run, or another run with the same split, only
+side of FID and KID (feature sums / features) is computed once per (backbone, real records) and cached on
+disk next to the backbones, keyed by the backbone's identity and the content hash of the pool and the
+records used, so re-evaluating a run, or another run with the same split, only
 embeds its generated samples. Every number is written with its backbone, the backbone's test accuracy
 and the sample counts.
 """
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from .backbone import Features, Logits, cache_dir, domain_classifier, inception
+from .backbone import Features, Logits, cache_dir, domain_classifier, domain_key, inception
 from .base import Metric
 
 BACKBONES = ("domain", "inception")
@@ -37,16 +38,20 @@ class _Fidelity(Metric):
     reads = "features"
 
     def _network(self, trained):
-        """(feature module, record dict) for the configured backbone; falls back to `domain`, saying why."""
+        """(feature module, record dict) for the configured backbone; falls back to `domain`, saying why.
+        The record's `<name>_backbone_key` is the backbone's identity (it keys the real-data cache)."""
         info = {}
         if self.backbone == "inception":
             net, described = inception("2048" if self.reads == "features" else "logits_unbiased")
             if net is not None:
-                return net.to(trained.device), {f"{self.name}_backbone": described}
+                return net.to(trained.device), {f"{self.name}_backbone": described,
+                                                f"{self.name}_backbone_key": described}
             info[f"{self.name}_inception_unavailable"] = f"{described}; the domain backbone was used"
         clf, accuracy = domain_classifier(trained.pool_name, trained.pool, trained.membership.member_idx,
                                           trained.device, epochs=self.classifier_epochs)
         info.update({f"{self.name}_backbone": f"{trained.pool_name}-cnn",
+                     f"{self.name}_backbone_key": "domain-" + domain_key(
+                         trained.pool, trained.membership.member_idx, self.classifier_epochs, seed=0),
                      f"{self.name}_backbone_test_accuracy": accuracy})
         return (Features(clf) if self.reads == "features" else Logits(clf)), info
 
@@ -57,11 +62,10 @@ class _Fidelity(Metric):
 
     def _real_state(self, trained, info: dict, metric, names: tuple[str, ...]) -> int:
         """Fill `metric`'s real-data states from the disk cache, or compute and cache them; returns n_real."""
-        digest = hashlib.sha1(np.sort(trained.membership.member_idx).astype(np.int64).tobytes()).hexdigest()[:12]
-        backbone = hashlib.sha1(str(info.get(f"{self.name}_backbone")).encode()).hexdigest()[:8]
-        shape = "x".join(map(str, trained.pool.images.shape[1:]))
-        path = cache_dir().parent / "real_stats" / (f"{type(self).__name__.lower()}-{trained.pool_name}-{shape}-"
-                                                   f"{backbone}-{self.classifier_epochs}ep-{digest}.pt")
+        backbone = info[f"{self.name}_backbone_key"]
+        h = hashlib.sha256(f"{type(self).__name__} {backbone} {trained.pool.content_hash()}".encode())
+        h.update(np.sort(trained.membership.member_idx).astype(np.int64).tobytes())  # the real records: the rest
+        path = cache_dir().parent / "real_stats" / f"{type(self).__name__.lower()}-{trained.pool_name}-{h.hexdigest()[:20]}.pt"
         if path.is_file():
             saved = torch.load(path, map_location=trained.device, weights_only=False)
             for name in names:
