@@ -107,12 +107,22 @@ def test_gradient_penalty_on_a_linear_critic():
     assert float(GradientPenalty(weight=10).penalty(None, critic, real, fake).detach()) == pytest.approx(160.0)
 
 
-def test_orthonormal_penalty_vanishes_on_orthogonal_rows():
+def test_orthonormal_penalty_forms():
+    """full (Brock et al. 2017, the default): beta ||W W^T - I||^2; off_diagonal (BigGAN): the norms are free."""
     D = nn.Sequential(nn.Linear(4, 4, bias=False))
+    full, off_diagonal = Orthonormal(beta=1.0), Orthonormal(beta=1.0, form="off_diagonal")
+    assert full.form == "full"
     with torch.no_grad():
-        D[0].weight.copy_(torch.linalg.qr(torch.randn(4, 4))[0] * 3)  # orthogonal rows, any norm
-    reg = Orthonormal(beta=1.0)
-    assert float(reg.penalty(D, None, torch.zeros(1), None).detach()) == pytest.approx(0.0, abs=1e-4)
+        D[0].weight.copy_(torch.linalg.qr(torch.randn(4, 4))[0])  # orthonormal rows
+    for reg in (full, off_diagonal):
+        assert float(reg.penalty(D, None, torch.zeros(1), None).detach()) == pytest.approx(0.0, abs=1e-4)
     with torch.no_grad():
-        D[0].weight.fill_(1.0)
-    assert float(reg.penalty(D, None, torch.zeros(1), None).detach()) == pytest.approx(12 * 16.0)
+        D[0].weight.mul_(3)  # orthogonal rows of norm 3: W W^T = 9 I
+    assert float(off_diagonal.penalty(D, None, torch.zeros(1), None).detach()) == pytest.approx(0.0, abs=1e-3)
+    assert float(full.penalty(D, None, torch.zeros(1), None).detach()) == pytest.approx(4 * 8.0 ** 2, rel=1e-4)
+    with torch.no_grad():
+        D[0].weight.fill_(1.0)  # W W^T = 4 everywhere
+    assert float(off_diagonal.penalty(D, None, torch.zeros(1), None).detach()) == pytest.approx(12 * 16.0)
+    assert float(full.penalty(D, None, torch.zeros(1), None).detach()) == pytest.approx(12 * 16.0 + 4 * 9.0)
+    with pytest.raises(ConfigError, match="form"):
+        Orthonormal(form="biggan2")
