@@ -117,9 +117,11 @@ def test_a_failed_job_does_not_stop_the_sweep_and_the_report_marks_it(tmp_path):
     assert statuses == ["completed", "failed"]  # ... after running every job
     from privgan_runner.report.__main__ import build_report
 
-    rows = {r["dataset"]: r for r in build_report([sweep], tmp_path / "report")["table"]}
-    assert rows["synthetic"]["completed"] == 1 and isinstance(rows["synthetic"]["white_box.auc"], dict)
-    assert rows["cifar10"]["failed"] == 1 and rows["cifar10"]["white_box.auc"] == "failed"
+    table = build_report([sweep], tmp_path / "report")["table"]
+    rows = {r["config"]["dataset.name"]: r for r in table}
+    assert len(table) == 2
+    assert rows["synthetic"]["completed"] == 1 and isinstance(rows["synthetic"]["figures"]["white_box.auc"], dict)
+    assert rows["cifar10"]["failed"] == 1 and rows["cifar10"]["figures"]["white_box.auc"] == "failed"
 
 
 def test_local_parallel_launcher_runs_every_job(tmp_path):

@@ -11,12 +11,20 @@ import pytest
 from privgan_runner.report.__main__ import build_report
 
 
-def _run(root, name, status, regularizer="none", auc=None, gap=None, seed=0, privacy=None):
+WU_LFW = {"dataset": {"name": "lfw", "member_fraction": 0.5, "max_samples": None}, "model": {"name": "dcgan"},
+          "trainer": {"epochs": 400, "batch_size": 64}}
+
+
+def _run(root, name, status, regularizer="none", auc=None, gap=None, seed=0, privacy=None, epochs=100, protocol=None,
+         metrics=None):
     run = root / name
     run.mkdir(parents=True)
     (run / "status.json").write_text(json.dumps({"status": status, "stage": "x", "message": ""}))
     config = {"name": "wu", "seed": seed, "dataset": {"name": "digits"}, "objective": {"name": "js"},
-              "regularizer": {"name": regularizer}, "privacy": {"name": (privacy or {}).get("mechanism", "none")}}
+              "regularizer": {"name": regularizer}, "trainer": {"epochs": epochs, "device": f"cuda:{seed}"},
+              "privacy": {"name": (privacy or {}).get("mechanism", "none"),
+                          **{k: v for k, v in (privacy or {}).items() if k in ("lam", "n_groups")}}}
+    config.update(protocol or {})
     if status == "failed":  # died before results.json: only Hydra's record of the config is there
         (run / ".hydra").mkdir()
         import yaml
@@ -28,7 +36,7 @@ def _run(root, name, status, regularizer="none", auc=None, gap=None, seed=0, pri
                "attacks": {}, "metrics": {}, "config": config}
     if status == "completed":
         results["attacks"] = {"white_box": {"auc": auc, "f1": 0.5, "top_m_accuracy": auc - 0.1}}
-        results["metrics"] = {"gen_gap": gap}
+        results["metrics"] = {"gen_gap": gap, **(metrics or {})}
         (run / "scores").mkdir()
         rng = np.random.default_rng(seed)
         np.savez(run / "scores" / "white_box.npz", scores=rng.random(20), is_member=np.arange(20) < 10)
@@ -43,17 +51,18 @@ def test_mean_std_na_and_failed_cells(tmp_path):
         _run(tmp_path, f"gp{seed}", "collapsed", regularizer="gradient_penalty", seed=seed)
     _run(tmp_path, "wc0", "failed", regularizer="weight_clip")
     report = build_report([tmp_path], tmp_path / "out")
-    rows = {r["regularizer"]: r for r in report["table"]}
+    assert report["columns"] == ["regularizer.name"]
+    rows = {r["config"]["regularizer.name"]: r for r in report["table"]}
     assert list(rows) == ["none", "weight_clip", "gradient_penalty"]  # Wu et al.'s column order, not alphabetical
-    wb = rows["none"]["white_box.auc"]
+    wb = rows["none"]["figures"]["white_box.auc"]
     assert wb["mean"] == pytest.approx(0.7) and wb["std"] == pytest.approx(0.1) and wb["n"] == 3
-    assert rows["none"]["gen_gap"]["mean"] == pytest.approx(2.0) and rows["none"]["gen_gap"]["std"] == pytest.approx(1.0)
-    assert rows["gradient_penalty"]["white_box.auc"] == "N/A" and rows["gradient_penalty"]["collapsed"] == 2
-    assert rows["weight_clip"]["white_box.auc"] == "failed" and rows["weight_clip"]["failed"] == 1
+    gap = rows["none"]["figures"]["gen_gap"]
+    assert gap["mean"] == pytest.approx(2.0) and gap["std"] == pytest.approx(1.0)
+    assert rows["gradient_penalty"]["figures"]["white_box.auc"] == "N/A" and rows["gradient_penalty"]["collapsed"] == 2
+    assert rows["weight_clip"]["figures"]["white_box.auc"] == "failed" and rows["weight_clip"]["failed"] == 1
     md = (tmp_path / "out" / "report.md").read_text()
     assert "0.700 ± 0.100" in md and "N/A" in md and "failed" in md
-    assert rows["none"]["paper.lfw.auc"] == "0.729"  # Wu et al. Table 1 beside ours
-    assert rows["gradient_penalty"]["paper.lfw.auc"] == "N/A"  # collapsed in the paper too
+    assert not report["table"][0]["paper"]  # digits at 100 epochs is not Wu's LFW protocol: no paper value
     csv_text = (tmp_path / "out" / "report.csv").read_text()
     assert "white_box.auc_mean" in csv_text.splitlines()[0]
     assert (tmp_path / "out" / "roc_overlay.png").is_file()
@@ -64,8 +73,50 @@ def test_sweep_curve_and_pigan_reference(tmp_path):
         _run(tmp_path, f"lam{lam}", "completed", auc=auc, gap=0.1,
              privacy={"mechanism": "pigan", "lam": lam, "n_groups": 2, "epsilon": None})
     report = build_report([tmp_path], tmp_path / "out")
-    assert (tmp_path / "out" / "curves_lam.png").is_file()
-    assert [r["lam"] for r in report["table"]] == [0.0, 2.0, 10.0]  # numeric order
+    assert (tmp_path / "out" / "curves_privacy.lam.png").is_file()
+    assert [r["config"]["privacy.lam"] for r in report["table"]] == [0.0, 2.0, 10.0]  # numeric order
+
+
+def test_runs_differing_in_any_key_are_never_averaged(tmp_path):
+    """Runs that differ only in trainer.epochs: one row per epochs value, epochs as a column; the failed job
+    is counted in its own configuration's row only; the device (how a job runs) is not a configuration."""
+    for seed, auc in enumerate((0.6, 0.8)):
+        _run(tmp_path, f"e100_{seed}", "completed", auc=auc, gap=0.1, seed=seed, epochs=100)
+    _run(tmp_path, "e200_0", "completed", auc=0.9, gap=0.2, seed=0, epochs=200)
+    _run(tmp_path, "e200_1", "failed", seed=1, epochs=200)
+    report = build_report([tmp_path], tmp_path / "out")
+    assert report["columns"] == ["trainer.epochs"]
+    rows = {r["config"]["trainer.epochs"]: r for r in report["table"]}
+    assert list(rows) == [100, 200]
+    assert rows[100]["figures"]["white_box.auc"]["mean"] == pytest.approx(0.7) and rows[100]["failed"] == 0
+    assert rows[200]["figures"]["white_box.auc"] == {"mean": 0.9, "std": 0.0, "n": 1} and rows[200]["failed"] == 1
+    md = (tmp_path / "out" / "report.md").read_text().splitlines()
+    assert md[0].startswith("| trainer.epochs |") and len(md) == 4
+
+
+def test_every_reported_figure_reaches_the_report(tmp_path):
+    _run(tmp_path, "a", "completed", auc=0.7, gap=0.1,
+         metrics={"kid": 0.01, "inception_score": 2.5, "intra_fid": 30.0, "gen2real_accuracy": 0.8})
+    report = build_report([tmp_path], tmp_path / "out")
+    figures = report["table"][0]["figures"]
+    for name in ("kid", "inception_score", "intra_fid", "gen2real_accuracy", "white_box.f1", "white_box.top_m_accuracy"):
+        assert name in figures, name
+    header = [c.strip() for c in (tmp_path / "out" / "report.md").read_text().splitlines()[0].strip("|").split("|")]
+    assert {"kid", "inception_score", "intra_fid", "gen2real_accuracy"} <= set(header)
+    csv_header = (tmp_path / "out" / "report.csv").read_text().splitlines()[0].split(",")
+    assert {"kid_mean", "white_box.f1_mean", "white_box.top_m_accuracy_std"} <= set(csv_header)
+
+
+def test_paper_values_only_where_dataset_and_protocol_match(tmp_path):
+    _run(tmp_path, "lfw", "completed", auc=0.7, gap=0.5, protocol={**WU_LFW})
+    _run(tmp_path, "lfw_short", "completed", auc=0.7, gap=0.5,
+         protocol={**WU_LFW, "trainer": {"epochs": 40, "batch_size": 64}})
+    synthetic = {**WU_LFW, "dataset": {**WU_LFW["dataset"], "name": "synthetic"}}
+    _run(tmp_path, "synthetic", "completed", auc=0.7, gap=0.5, protocol=synthetic)
+    report = build_report([tmp_path], tmp_path / "out")
+    by = {(r["config"]["dataset.name"], r["config"]["trainer.epochs"]): r["paper"] for r in report["table"]}
+    assert by[("lfw", 400)] == {"paper.lfw.auc": "0.729", "paper.lfw.f1": "0.565", "paper.lfw.gap": "0.581"}
+    assert by[("lfw", 40)] == {} and by[("synthetic", 400)] == {}
 
 
 def test_cli_errors_on_missing_path(tmp_path):

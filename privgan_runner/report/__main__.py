@@ -9,18 +9,24 @@ from pathlib import Path
 
 from ..io import write_text
 from .aggregate import add_paper_values, aggregate
-from .collect import CONFIG_KEYS, find_runs, flatten
+from .collect import find_runs, flatten
 from .plots import curves, histograms, roc_overlay, swept_knob
 
 
 def _cell(value) -> str:
     if isinstance(value, dict):
         return f"{value['mean']:.3f} ± {value['std']:.3f}" if value["n"] > 1 else f"{value['mean']:.3f}"
+    if isinstance(value, float):
+        return f"{value:g}"
     return "" if value is None else str(value)
 
 
-def _label(row: dict) -> str:
-    return " ".join(f"{k}={row[k]}" for k in CONFIG_KEYS if row.get(k) is not None)
+def _short(key: str) -> str:
+    return key[: -len(".name")] if key.endswith(".name") else key
+
+
+def _label(row: dict, columns: list[str]) -> str:
+    return " ".join(f"{_short(k)}={_cell(row['config'].get(k))}" for k in columns) or "all runs"
 
 
 #: the figures the markdown table shows (report.csv always has every figure, with its std)
@@ -33,44 +39,46 @@ def build_report(paths, out: Path, all_columns: bool = False) -> dict:
     rows = [flatten(run) for run in find_runs(paths)]
     if not rows:
         raise FileNotFoundError(f"no run folders (with a status.json) under {', '.join(map(str, paths))}")
-    table, figures = aggregate(rows)
+    table, config, figures = aggregate(rows)
     paper = add_paper_values(table)
-    config = [k for k in CONFIG_KEYS if any(r.get(k) is not None for r in table)]
     shown = figures if all_columns else [f for f in HEADLINE if f in figures]
-    counts = config + ["seeds", "completed", "collapsed", "failed"]
-    columns = counts + shown + paper
+    counts = ["seeds", "completed", "collapsed", "failed"]
+
+    def cells(row: dict, figure_cells) -> list:
+        return ([row["config"].get(k) for k in config] + [row[c] for c in counts] + figure_cells
+                + [row["paper"].get(c) for c in paper])
 
     md = io.StringIO()
-    md.write("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
+    header = [_short(k) for k in config] + counts + shown + paper
+    md.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n")
     for row in table:
-        md.write("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |\n")
+        md.write("| " + " | ".join(_cell(c) for c in cells(row, [row["figures"].get(f) for f in shown])) + " |\n")
     csv_text = io.StringIO()
     writer = csv.writer(csv_text)
-    flat_cols = counts + [f"{f}{s}" for f in figures for s in ("_mean", "_std")] + paper
-    writer.writerow(flat_cols)
+    writer.writerow(config + counts + [f"{f}{s}" for f in figures for s in ("_mean", "_std")] + paper)
     for row in table:
-        cells = [row.get(c) for c in counts]
+        values = []
         for f in figures:
-            v = row.get(f)
-            cells += [v["mean"], v["std"]] if isinstance(v, dict) else [v, v]
-        cells += [row.get(c) for c in paper]
-        writer.writerow(["" if c is None else c for c in cells])
+            v = row["figures"].get(f)
+            values += [v["mean"], v["std"]] if isinstance(v, dict) else [v, v]
+        writer.writerow(["" if c is None else c for c in cells(row, values)])
 
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "report.md", md.getvalue())
     write_text(out / "report.csv", csv_text.getvalue())
     first_completed = {}
-    for row in rows:
-        if row.get("status") == "completed":
-            first_completed.setdefault(_label({k: row.get(k) for k in CONFIG_KEYS}), Path(row["run"]))
+    for row in table:
+        done = [r for r in row["runs"] if r.get("status") == "completed"]
+        if done:
+            first_completed[_label(row, config)] = Path(done[0]["run"])
     written = [out / "report.md", out / "report.csv"]
-    knob = swept_knob(table)
+    knob = swept_knob(table, config)
     for made in (curves(out / f"curves_{knob}.png", table, knob) if knob else None,
                  roc_overlay(out / "roc_overlay.png", first_completed),
                  histograms(out / "score_histograms.png", first_completed)):
         if made:
             written.append(made)
-    return {"table": table, "columns": columns, "markdown": md.getvalue(), "written": written}
+    return {"table": table, "columns": config, "markdown": md.getvalue(), "written": written}
 
 
 def main(argv=None) -> int:

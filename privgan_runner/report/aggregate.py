@@ -1,20 +1,36 @@
-"""Rows of runs -> one row per configuration: mean +- std over seeds, N/A where every run collapsed,
-and the paper's value beside ours where the configuration matches a published one."""
+"""Rows of runs -> one row per configuration: mean ± std over seeds, N/A where every run collapsed, and a
+paper's value beside ours where the dataset and the protocol are the paper's.
+
+Runs are grouped by every configuration key whose value differs between the runs given (the seed and
+the execution keys aside: see collect.py); those keys are the table's configuration columns. Runs that
+differ in anything else (epochs, width, member fraction, noise multiplier, ...) are never averaged as if
+they were seeds, and a failed job counts only in its own configuration's row.
+"""
 from __future__ import annotations
 
 import csv
+import json
 import math
 from importlib import resources
-
-from .collect import CONFIG_KEYS
-
+from typing import Any
 
 #: options in the order the papers' tables list them (Wu et al. Table 1); others follow alphabetically
 TABLE_ORDER = {
-    "objective": ("js", "wasserstein"),
-    "regularizer": ("none", "weight_clip", "spectral_norm", "gradient_penalty"),
-    "privacy": ("none", "dpsgd", "pigan", "privgan"),
+    "objective.name": ("js", "wasserstein"),
+    "regularizer.name": ("none", "weight_clip", "spectral_norm", "gradient_penalty"),
+    "privacy.name": ("none", "dpsgd", "pigan", "privgan"),
 }
+#: configuration columns listed first, in this order; the other varying keys follow alphabetically
+LEADING_KEYS = ("name", "dataset.name", "objective.name", "regularizer.name", "privacy.name", "privacy.lam",
+                "privacy.n_groups", "privacy.epsilon")
+
+#: the protocols under which the papers' tables were measured: a paper's value is shown beside a row
+#: only when the row's configuration has every one of these values
+WU_PROTOCOL = {"dataset.member_fraction": 0.5, "dataset.max_samples": None, "trainer.epochs": 400,
+               "trainer.batch_size": 64, "model.name": "dcgan", "privacy.name": "none"}
+PIGAN_PROTOCOL = {"dataset.name": "fashion_mnist", "dataset.member_fraction": 0.1, "dataset.max_samples": None,
+                  "trainer.epochs": 300, "trainer.batch_size": 128, "model.name": "pigan_dcgan",
+                  "privacy.name": "pigan", "privacy.q_pretrain_epochs": 50, "privacy.warmup_epochs": 200}
 
 
 def _order(value, key: str = "") -> tuple:
@@ -28,38 +44,53 @@ def _order(value, key: str = "") -> tuple:
     return (1, float(known.index(value)) if value in known else float(len(known)), str(value))
 
 
-def _config(row: dict) -> tuple:
-    return tuple(row.get(k) for k in CONFIG_KEYS)
+def _hashable(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
-def aggregate(rows: list[dict]) -> tuple[list[dict], list[str]]:
-    """Returns (table rows, figure columns). A figure cell is {"mean", "std", "n"} or a string."""
-    figures = sorted({k for r in rows for k, v in r.items()
-                      if ("." in k or k in ("gen_gap", "fid", "epsilon_spent")) and k != "run"
-                      and isinstance(v, (int, float)) and not isinstance(v, bool)})
+UNSET = "<unset>"
+
+
+def varying_keys(rows: list[dict]) -> list[str]:
+    """The configuration keys whose values differ between the rows (leading keys first)."""
+    keys = sorted({k for r in rows for k in r["config"]})
+    varying = [k for k in keys if len({_hashable(r["config"].get(k, UNSET)) for r in rows}) > 1]
+    leading = [k for k in LEADING_KEYS if k in varying]
+    return leading + [k for k in varying if k not in leading]
+
+
+def aggregate(rows: list[dict]) -> tuple[list[dict], list[str], list[str]]:
+    """Returns (table rows, configuration columns, figure names).
+
+    A table row is {"config": {column: value}, "full_config": the group's whole configuration,
+    "seeds", "completed", "collapsed", "failed", "figures": {name: cell}, "runs": [run rows]};
+    a figure cell is {"mean", "std", "n"} or a string ("N/A", "failed", "running")."""
+    columns = varying_keys(rows)
+    figures = sorted({name for r in rows for name in r["figures"]})
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault(_config(row), []).append(row)
+        groups.setdefault(tuple(_hashable(row["config"].get(k, UNSET)) for k in columns), []).append(row)
     table = []
-    for key, runs in groups.items():
+    for runs in groups.values():
         done = [r for r in runs if r.get("status") == "completed"]
         collapsed = sum(r.get("status") == "collapsed" for r in runs)
         failed = sum(r.get("status") not in ("completed", "collapsed") for r in runs)
-        out = dict(zip(CONFIG_KEYS, key))
-        out.update(seeds=len(runs), completed=len(done), collapsed=collapsed, failed=failed)
+        cells: dict[str, Any] = {}
         for name in figures:
-            values = [r[name] for r in done if isinstance(r.get(name), (int, float))]
+            values = [r["figures"][name] for r in done if name in r["figures"]]
             if values:
                 mean = sum(values) / len(values)
                 std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-                out[name] = {"mean": mean, "std": std, "n": len(values)}
+                cells[name] = {"mean": mean, "std": std, "n": len(values)}
             elif failed and not done and not collapsed:
-                out[name] = "failed" if any(r.get("status") == "failed" for r in runs) else "running"
+                cells[name] = "failed" if any(r.get("status") == "failed" for r in runs) else "running"
             elif collapsed and not done:
-                out[name] = "N/A"
-        table.append(out)
-    table.sort(key=lambda r: tuple(_order(r.get(k), k) for k in CONFIG_KEYS))
-    return table, figures
+                cells[name] = "N/A"
+        table.append({"config": {k: runs[0]["config"].get(k) for k in columns}, "full_config": runs[0]["config"],
+                      "seeds": len(runs), "completed": len(done), "collapsed": collapsed, "failed": failed,
+                      "figures": cells, "runs": runs})
+    table.sort(key=lambda r: tuple(_order(r["config"].get(k), k) for k in columns))
+    return table, columns, figures
 
 
 def _read_reference(name: str) -> list[dict]:
@@ -67,32 +98,36 @@ def _read_reference(name: str) -> list[dict]:
     return list(csv.DictReader(text.splitlines()))
 
 
+def follows(config: dict, protocol: dict) -> bool:
+    """Whether a configuration has every value of a paper's protocol."""
+    return all(config.get(k, UNSET) == v for k, v in protocol.items())
+
+
 def add_paper_values(table: list[dict]) -> list[str]:
-    """Adds `paper.*` cells (strings, as printed in the papers); returns the columns added."""
+    """Adds a `paper` dict of cells (strings, as printed in the papers) to rows whose dataset and protocol
+    are the paper's; returns the columns added."""
     added: list[str] = []
     wu = _read_reference("wu2019_table1.csv")
     wu_black_box = _read_reference("wu2019_table2.csv")
     pigan = _read_reference("pigan_table2.csv")
     for row in table:
-        if row.get("privacy") in (None, "none"):
-            for ref in wu:  # Wu et al. Table 1: same objective and regularizer, on LFW and on IDC
-                if (ref["objective"], ref["regularizer"]) == (row.get("objective"), row.get("regularizer")):
+        cfg, paper = row["full_config"], {}
+        strategy = (cfg.get("objective.name"), cfg.get("regularizer.name"))
+        if follows(cfg, WU_PROTOCOL):
+            for ref in wu:  # Wu et al. Table 1: the same dataset, objective and regularizer
+                if (ref["dataset"], ref["objective"], ref["regularizer"]) == (cfg.get("dataset.name"), *strategy):
                     for fig in ("auc", "f1", "gap"):
-                        col = f"paper.{ref['dataset']}.{fig}"
-                        row[col] = ref[fig] or "N/A"
-                        added.append(col)
-        if row.get("privacy") in (None, "none") and "logan.auc" in row:
-            for ref in wu_black_box:  # Wu et al. Table 2: the black-box attack on LFW
-                if (ref["objective"], ref["regularizer"]) == (row.get("objective"), row.get("regularizer")):
-                    for fig in ("auc", "f1"):
-                        col = f"paper.lfw_black_box.{fig}"
-                        row[col] = ref[fig]
-                        added.append(col)
-        if row.get("privacy") == "pigan" and row.get("dataset") == "fashion_mnist":
+                        paper[f"paper.{ref['dataset']}.{fig}"] = ref[fig] or "N/A"
+            if "logan.auc" in row["figures"]:
+                for ref in wu_black_box:  # Wu et al. Table 2: the black-box attack
+                    if (ref["dataset"], ref["objective"], ref["regularizer"]) == (cfg.get("dataset.name"), *strategy):
+                        for fig in ("auc", "f1"):
+                            paper[f"paper.{ref['dataset']}_black_box.{fig}"] = ref[fig]
+        if follows(cfg, PIGAN_PROTOCOL):
             for ref in pigan:  # PIGAN Table 2: F-MNIST, lambda = 1, N varied
-                if row.get("n_groups") == int(ref["n_groups"]) and row.get("lam") == float(ref["lambda"]):
+                if cfg.get("privacy.n_groups") == int(ref["n_groups"]) and cfg.get("privacy.lam") == float(ref["lambda"]):
                     for fig, std in (("wb_pct", "wb_std"), ("tvd", "tvd_std"), ("mc_set_pct", "mc_set_std")):
-                        col = f"paper.{fig}"
-                        row[col] = f"{ref[fig]} ± {ref[std]}"
-                        added.append(col)
+                        paper[f"paper.{fig}"] = f"{ref[fig]} ± {ref[std]}"
+        row["paper"] = paper
+        added += list(paper)
     return list(dict.fromkeys(added))

@@ -1,15 +1,21 @@
-"""Find run folders and flatten each one's results.json into one row of named values."""
+"""Find run folders and read each one into a row: its status, its configuration and every figure it reports.
+
+A row's configuration is the job's resolved config as flat dotted keys (`trainer.epochs`), without the
+seed and without the keys that say how a job runs rather than what it computes (jobs.EXECUTION_KEYS):
+the report groups runs whose configurations are equal and treats the seeds inside a group as repeats.
+A row's figures are every number the run reports: each attack's figures (nested ones dotted, e.g.
+`white_box.mean_over_views.auc`), each metric, and the spent epsilon.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-#: configuration columns: what tells one row of a table from another (seeds are aggregated)
-CONFIG_KEYS = ("experiment", "dataset", "objective", "regularizer", "privacy", "lam", "n_groups", "epsilon_target")
+from ..jobs import identity
 
-#: figures reported per attack, in table order
-ATTACK_FIGURES = ("auc", "f1", "balanced_accuracy", "top_m_accuracy", "tpr_at_1pct_fpr", "tvd",
-                  "mc_single_accuracy", "mc_set_accuracy")
+#: configuration keys that are not configurations: the repeats of one
+REPEAT_KEYS = ("seed",)
 
 
 def find_runs(paths) -> list[Path]:
@@ -23,38 +29,48 @@ def find_runs(paths) -> list[Path]:
     return sorted(runs)
 
 
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _numbers(node: Any, prefix: str) -> dict[str, float]:
+    """Every int/float below `node` as {prefix.key: value} (lists and strings are not figures)."""
+    if isinstance(node, dict):
+        out: dict[str, float] = {}
+        for key, value in node.items():
+            out.update(_numbers(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(node, (int, float)) and not isinstance(node, bool):
+        return {prefix: node}
+    return {}
+
+
 def flatten(run: Path) -> dict:
-    """One row: configuration keys, seed, status, and every figure as `attack.figure` / `metric`."""
-    results_path = run / "results.json"
-    status = json.loads((run / "status.json").read_text())
-    if results_path.is_file():
-        r = json.loads(results_path.read_text())
-    else:  # a job that failed before its results (or is still running): its config is in .hydra/
-        r = {"status": status.get("status", "failed"), "config": _hydra_config(run)}
-        r["experiment"], r["seed"] = r["config"].get("name"), r["config"].get("seed")
-    cfg = r.get("config") or {}
-    privacy = r.get("privacy") or {k: v for k, v in cfg.get("privacy", {}).items() if k in ("lam", "n_groups")}
-    privacy.setdefault("target_epsilon", cfg.get("privacy", {}).get("epsilon"))
-    row = {
-        "run": str(run), "status": r.get("status"), "seed": r.get("seed"),
-        "experiment": r.get("experiment"),
-        "dataset": (r.get("dataset") or {}).get("name") or cfg.get("dataset", {}).get("name"),
-        "objective": cfg.get("objective", {}).get("name"), "regularizer": cfg.get("regularizer", {}).get("name"),
-        "privacy": privacy.get("mechanism") or cfg.get("privacy", {}).get("name"),
-        "lam": privacy.get("lam"), "n_groups": privacy.get("n_groups"),
-        "epsilon_target": privacy.get("target_epsilon"), "epsilon_spent": privacy.get("epsilon"),
-    }
-    for attack, figures in (r.get("attacks") or {}).items():
-        for name in ATTACK_FIGURES:
-            if isinstance(figures.get(name), (int, float)):
-                row[f"{attack}.{name}"] = figures[name]
-    for name, value in (r.get("metrics") or {}).items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            row[name] = value
-    return row
+    """One row: {"run", "status", "seed", "config": {dotted key: value}, "figures": {name: number}}."""
+    status = _read_json(run / "status.json") or {}
+    results = _read_json(run / "results.json")
+    if results is None:  # a job that failed before its results (or is still running)
+        job = _read_json(run / "job.json") or {}
+        config = job.get("config") or _hydra_config(run)
+        results = {"status": status.get("status", "failed"), "config": config, "seed": config.get("seed")}
+    config = results.get("config") or {}
+    figures: dict[str, float] = {}
+    for attack, values in (results.get("attacks") or {}).items():
+        figures.update(_numbers(values, attack))
+    figures.update(_numbers(results.get("metrics") or {}, ""))
+    spent = (results.get("privacy") or {}).get("epsilon")
+    if isinstance(spent, (int, float)) and not isinstance(spent, bool):
+        figures["epsilon_spent"] = spent
+    flat = identity(config, training_only=False)
+    return {"run": str(run), "status": results.get("status"), "seed": results.get("seed", config.get("seed")),
+            "config": {k: v for k, v in flat.items() if k not in REPEAT_KEYS}, "figures": figures}
 
 
 def _hydra_config(run: Path) -> dict:
+    """Hydra's record of the job's config, resolved where it can be (as results.json's is)."""
     path = run / ".hydra" / "config.yaml"
     if not path.is_file():
         return {}
@@ -62,4 +78,8 @@ def _hydra_config(run: Path) -> dict:
 
     import privgan_runner  # noqa: F401  (registers the resolvers the config may use)
 
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    cfg = OmegaConf.load(path)
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # an interpolation that cannot resolve (the job failed on it): keep it as written
+        return OmegaConf.to_container(cfg, resolve=False)

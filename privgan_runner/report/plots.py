@@ -8,29 +8,33 @@ import numpy as np
 from ..io import write_figure
 from ..plots import _pyplot
 
-SWEPT = ("lam", "epsilon_target", "n_groups")
 CURVE_FIGURES = ("white_box.auc", "top_m.top_m_accuracy", "tvd.tvd", "monte_carlo.mc_set_accuracy", "gen_gap")
+KNOB_LABELS = {"privacy.lam": "lambda", "privacy.epsilon": "epsilon (target)", "privacy.n_groups": "N"}
 
 
-def swept_knob(table: list[dict]) -> str | None:
-    """The knob the sweep varies (lambda, epsilon or N), if exactly one does."""
-    varying = [k for k in SWEPT if len({r.get(k) for r in table if r.get(k) is not None}) > 1]
-    return varying[0] if len(varying) == 1 else None
+def swept_knob(table: list[dict], columns: list[str]) -> str | None:
+    """The knob the sweep varies (lambda, epsilon, N, epochs, ...), if exactly one numeric key varies."""
+    numeric = [k for k in columns
+               if all(isinstance(r["config"].get(k), (int, float)) and not isinstance(r["config"].get(k), bool)
+                      for r in table)]
+    return numeric[0] if len(numeric) == 1 and len(columns) == 1 else None
 
 
 def curves(path: Path, table: list[dict], knob: str) -> Path | None:
-    names = [f for f in CURVE_FIGURES if any(isinstance(r.get(f), dict) for r in table)]
+    names = [f for f in CURVE_FIGURES if any(isinstance(r["figures"].get(f), dict) for r in table)]
     if not names:
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names):
-        pts = sorted((r[knob], r[name]["mean"], r[name]["std"]) for r in table
-                     if r.get(knob) is not None and isinstance(r.get(name), dict))
+        pts = sorted((r["config"][knob], r["figures"][name]["mean"], r["figures"][name]["std"]) for r in table
+                     if isinstance(r["figures"].get(name), dict))
         if pts:
             x, y, e = map(np.array, zip(*pts))
             ax.errorbar(x, y, yerr=e, marker="o", capsize=3)
-        ax.set(xlabel={"lam": "lambda", "epsilon_target": "epsilon", "n_groups": "N"}[knob], title=name)
+        ax.set(xlabel=KNOB_LABELS.get(knob, knob), title=name)
+        if knob == "privacy.epsilon":
+            ax.set_xscale("log")
     out = write_figure(path, fig)
     plt.close(fig)
     return out
