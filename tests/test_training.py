@@ -81,3 +81,50 @@ def test_captured_step_matches_eager_on_gpu():
     assert results[True].status == "completed" and results[True].steps == results[False].steps
     for k in ("d_loss", "g_loss"):  # same model, same data; noise streams differ, losses stay in range
         assert abs(results[True].final[k] - results[False].final[k]) < 1.0
+
+
+def test_capture_waits_for_warmup_steps_made_in_this_process():
+    """A resumed job (a new process, a new StepRunner) runs its eager warm-up again before capturing."""
+    from privgan_runner.training.trainer import StepRunner
+
+    calls, captured_after = [], []
+
+    def eager(*batch):
+        calls.append("eager")
+        return torch.zeros(3)
+
+    def capture(step, *batch):
+        captured_after.append(calls.count("eager"))
+        return lambda *b: calls.append("graph") or torch.ones(3)
+
+    first = StepRunner(eager, warmup_steps=3, capture=capture)
+    for _ in range(5):
+        first(None, None, None)
+    assert calls == ["eager"] * 3 + ["graph"] * 2 and captured_after == [3] and first.captured
+    calls.clear()
+    resumed = StepRunner(eager, warmup_steps=3, capture=capture)  # the job after a requeue
+    out = [resumed(None, None, None) for _ in range(4)]
+    assert calls == ["eager"] * 3 + ["graph"] and captured_after == [3, 3]
+    assert [float(o.sum()) for o in out] == [0, 0, 0, 3]
+    plain = StepRunner(eager, warmup_steps=3)  # no capture asked: always eager
+    for _ in range(4):
+        plain(None, None, None)
+    assert not plain.captured
+
+
+def test_tf32_is_scoped_to_training_and_recorded():
+    from privgan_runner.training.trainer import tf32_scope
+
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        with tf32_scope(True):
+            assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        pool, G, D = _setup()
+        result = Trainer(epochs=1, batch_size=8, progress=False, device="cpu").fit(
+            G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False)
+        assert result.summary()["tf32"] is False and result.summary()["cuda_graph"] is False
+        assert not torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

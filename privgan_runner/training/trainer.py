@@ -48,11 +48,13 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     message: str = ""
     notes: list[str] = field(default_factory=list)
+    tf32: bool = False  # CUDA matmuls and convolutions ran in TF32
+    cuda_graph: bool = False  # the step ran as a captured CUDA graph
 
     def summary(self) -> dict[str, Any]:
         return {"steps": self.steps, "epochs": self.epochs, "seconds": round(self.seconds, 2),
                 "device": self.device, "final": self.final, "status": self.status, "message": self.message,
-                "notes": self.notes}
+                "notes": self.notes, "tf32": self.tf32, "cuda_graph": self.cuda_graph}
 
 
 class Trainer:
@@ -114,9 +116,15 @@ class Trainer:
 
             privacy = NoPrivacy()
         device = resolve_device(self.device_name)
-        if device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+        with tf32_scope(device.type == "cuda"):  # the process's own setting is back once training ends
+            result = self._fit(G, D, objective, regularizer, images, labels, z_dim=z_dim, conditional=conditional,
+                               privacy=privacy, codes=codes, n_classes=n_classes, on_log=on_log,
+                               checkpoint=checkpoint, device=device)
+        result.tf32 = device.type == "cuda"
+        return result
+
+    def _fit(self, G, D, objective, regularizer, images, labels, *, z_dim, conditional, privacy, codes, n_classes,
+             on_log, checkpoint, device) -> TrainResult:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         G.to(device, memory_format=fmt).train()
         D.to(device, memory_format=fmt).train()
@@ -130,12 +138,12 @@ class Trainer:
                                   conditional=conditional, members=(X, Y, C), steps=self.epochs * per_epoch,
                                   n_classes=n_classes)
         loss_names = eager.loss_names
-        step_fn: Callable = eager
         capture = self.cuda_graph and device.type == "cuda" and privacy.capturable
         notes = []
         if self.cuda_graph and device.type == "cuda" and not privacy.capturable:
             notes.append(f"trainer.cuda_graph ignored: the {privacy.name} step cannot be captured")
-        side = torch.cuda.Stream() if capture else None
+        run_step = StepRunner(eager, self.warmup_steps, CapturedStep if capture else None,
+                              torch.cuda.Stream() if capture else None)
 
         window = torch.zeros(self.log_every, len(loss_names), device=device)
         history: list[dict[str, float]] = []
@@ -173,14 +181,7 @@ class Trainer:
                 order = order.view(per_epoch, self.n_critic, self.batch_size)
                 for j in range(per_epoch):
                     idx = order[j]
-                    if capture and step_fn is eager and done >= self.warmup_steps:
-                        step_fn = CapturedStep(eager, X[idx], Y[idx], C[idx])
-                    warming = capture and step_fn is eager
-                    with torch.cuda.stream(side) if warming else contextlib.nullcontext():
-                        out = step_fn(X[idx], Y[idx], C[idx])
-                        window[pending].copy_(out)
-                    if warming:
-                        torch.cuda.current_stream().wait_stream(side)
+                    window[pending].copy_(run_step(X[idx], Y[idx], C[idx]))
                     done += 1
                     pending += 1
                     if pending == self.log_every or done == total:
@@ -201,7 +202,8 @@ class Trainer:
         D.eval()
         final = {k: history[-1][k] for k in loss_names} if history else {}
         return TrainResult(status=status, steps=done, epochs=-(-done // per_epoch), seconds=seconds,
-                           device=str(device), final=final, history=history, message=message, notes=notes)
+                           device=str(device), final=final, history=history, message=message, notes=notes,
+                           cuda_graph=run_step.captured)
 
     @staticmethod
     def _state(epoch: int, done: int, history, seconds: float, G, D, step, privacy) -> dict:
@@ -241,6 +243,49 @@ class Trainer:
 
 class _Stop(Exception):
     pass
+
+
+@contextlib.contextmanager
+def tf32_scope(enabled: bool):
+    """TF32 for CUDA matmuls and convolutions inside the block only; the previous settings come back after."""
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+class StepRunner:
+    """Runs the training step eagerly or, given `capture` (CapturedStep), as a CUDA graph captured after
+    `warmup_steps` eager steps made in this process -- a resumed job warms up again, since its optimizer
+    state and library handles are new here. Capture needs the warm-up on a side stream; that stream first
+    waits for the default stream's work (the batch's indexing), and the default stream then waits for it."""
+
+    def __init__(self, eager: Callable, warmup_steps: int, capture: Callable | None = None, side_stream=None):
+        self.eager, self.step_fn = eager, eager
+        self.warmup_steps, self.capture, self.side = warmup_steps, capture, side_stream
+        self.eager_steps = 0  # in this process
+
+    @property
+    def captured(self) -> bool:
+        return self.step_fn is not self.eager
+
+    def __call__(self, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        if self.capture is not None and not self.captured and self.eager_steps >= self.warmup_steps:
+            self.step_fn = self.capture(self.eager, real, labels, codes)
+        if self.captured:
+            return self.step_fn(real, labels, codes)
+        self.eager_steps += 1
+        if self.side is None:
+            return self.eager(real, labels, codes)
+        current = torch.cuda.current_stream()
+        self.side.wait_stream(current)
+        with torch.cuda.stream(self.side):
+            out = self.eager(real, labels, codes)
+        current.wait_stream(self.side)
+        out.record_stream(current)
+        return out
 
 
 class Checkpoint:
