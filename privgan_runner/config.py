@@ -5,6 +5,8 @@ what is checked here is what no single option owns.
 """
 from __future__ import annotations
 
+from importlib import resources
+
 from omegaconf import DictConfig, OmegaConf
 
 from .errors import ConfigError
@@ -18,6 +20,19 @@ def wu_lr(objective: str, regularizer: str) -> float:
 OmegaConf.register_new_resolver("wu_lr", wu_lr, replace=True)
 
 STAGES = ("train", "attack", "evaluate")
+#: trainer options that are profiles: their keys win over an experiment's (applied after composition)
+TRAINER_PROFILES = ("quick",)
+
+
+def apply_trainer_profile(cfg: DictConfig) -> DictConfig:
+    """`trainer=quick` wins: an `+experiment` file is composed after the trainer group and would otherwise
+    set its own epochs over the profile's, so the profile's keys are merged once more, last."""
+    name = OmegaConf.select(cfg, "trainer.name")
+    if name not in TRAINER_PROFILES:
+        return cfg
+    text = resources.files("privgan_runner.conf").joinpath("trainer", f"{name}.yaml").read_text()
+    profile = {k: v for k, v in OmegaConf.to_container(OmegaConf.create(text)).items() if k != "defaults"}
+    return OmegaConf.merge(cfg, {"trainer": profile})
 
 
 def _number(cfg: DictConfig, key: str):

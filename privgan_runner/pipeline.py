@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import check_top_level
+from .config import apply_trainer_profile, check_top_level
 from .errors import ConfigError, DatasetNotFoundError
 from .io import write_json
 from .jobs import check_run_folder, record_job
@@ -85,11 +85,11 @@ def _status(run_dir: Path, status: str, stage: str, message: str = "") -> None:
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Run the configured stages in `run_dir` (Hydra's job folder by default); returns results.json's content."""
     run_dir = _run_dir(run_dir)
+    cfg = apply_trainer_profile(cfg)
     try:
         parts = build_components(cfg)  # bad config: nothing is loaded or trained
     except ConfigError as exc:
-        run_dir.mkdir(parents=True, exist_ok=True)  # a sweep's report still sees this job, and why it failed
-        _status(run_dir, "failed", "config", str(exc))
+        _refused(run_dir, "config", exc)
         raise
     run_dir.mkdir(parents=True, exist_ok=True)
     config, trains = OmegaConf.to_container(cfg, resolve=True), "train" in cfg.stages
@@ -98,21 +98,31 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         log.info("%s already finished (%s): not run again", run_dir, finished["status"])
         print_summary(finished)
         return finished
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    stage = "data"
+    try:  # refusals that need the data (a batch larger than the member set, ...) come before any write
+        pool, membership, drawn = _load_data(cfg, parts, run_dir, train=trains)
+        stage = "config"
+        n_members = len(membership.member_idx)
+        parts.trainer.check_fits(n_members)
+        parts.privacy.check(n_members, parts.trainer, parts.regularizer)
+    except (ConfigError, DatasetNotFoundError) as exc:
+        _refused(run_dir, stage, exc)
+        raise
     if trains:  # the folder is this job's now: an earlier attempt's results.json is stale
         record_job(run_dir, config)
         (run_dir / "results.json").unlink(missing_ok=True)
         if not cfg.get("resume", True):  # from scratch: no earlier checkpoint is picked up
             (run_dir / "checkpoints" / "resume.pt").unlink(missing_ok=True)
+    if drawn:
+        membership.save(run_dir / "membership.npz")
     _status(run_dir, "running", "setup")
     stage = "setup"
     results: dict[str, Any] = {"status": "running", "experiment": cfg.get("name"), "seed": int(cfg.seed)}
     try:
-        import torch
-
-        torch.manual_seed(cfg.seed)
         parts.logger.start(run_dir, config)
-        stage = "data"
-        pool, membership = _load_data(cfg, parts, run_dir, train="train" in cfg.stages)
         results["dataset"] = {"name": cfg.dataset.name, "n_members": len(membership.member_idx),
                               "n_nonmembers": len(membership.nonmember_idx), "pool_size": len(pool),
                               "image_size": parts.dataset.image_size, "channels": parts.dataset.channels,
@@ -121,9 +131,6 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             results["dataset"].update(n_member_groups=len(membership.extra["member_groups"]),
                                       n_nonmember_groups=len(membership.extra["nonmember_groups"]),
                                       split="provider partition" if pool.member_groups is not None else "seeded, by group")
-        n_members = len(membership.member_idx)
-        parts.trainer.check_fits(n_members)
-        parts.privacy.check(n_members, parts.trainer, parts.regularizer)
         G, D = parts.privacy.build_models(parts.model, parts.dataset.image_size, parts.dataset.channels, pool.n_classes)
         D = parts.regularizer.wrap(D)
         results["privacy"] = parts.privacy.describe()
@@ -186,20 +193,27 @@ def _finish(cfg, parts: Components, results: dict, run_dir: Path, stage: str, me
     return results
 
 
+def _refused(run_dir: Path, stage: str, exc: Exception) -> None:
+    """A job refused before its work: status.json alone says why (a sweep's report still sees the job)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _status(run_dir, "failed", stage, str(exc))
+
+
 def _load_data(cfg: DictConfig, parts: Components, run_dir: Path, train: bool):
+    """(pool, membership, drawn): the saved split when re-attacking, else the seed's split (drawn = True,
+    to be saved once the run is accepted). Writes nothing."""
     from .data.split import Membership, split_by_group, split_pool
 
     pool = parts.dataset.load()
     saved = run_dir / "membership.npz"
     if not train and saved.exists():
-        return pool, Membership.load(saved)  # re-attacking: the split the model was trained on
+        return pool, Membership.load(saved), False  # re-attacking: the split the model was trained on
     if pool.groups is not None:  # records of one group (IDC patient) never straddle the split
         membership = split_by_group(pool.groups, cfg.dataset.member_fraction, cfg.dataset.max_samples,
                                     int(cfg.seed), pool.member_groups)
     else:
         membership = split_pool(len(pool), cfg.dataset.member_fraction, cfg.dataset.max_samples, int(cfg.seed))
-    membership.save(saved)
-    return pool, membership
+    return pool, membership, True
 
 
 def _train(parts: Components, G, D, pool, membership, run_dir: Path, seed: int) -> dict:

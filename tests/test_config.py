@@ -167,3 +167,23 @@ def test_make_refuses_a_sweep_folder_made_with_other_arguments(tmp_path):
     assert refused.returncode != 0 and "was made with" in refused.stderr and "SEEDS=0 ARGS=trainer.epochs=3" in refused.stderr
     assert make("SEEDS=0,1,2", "TAG=three").returncode == 0  # a new folder
     assert (tmp_path / "sweeps" / "pigan_n_three" / "make_args").read_text() == "SEEDS=0,1,2 ARGS="
+
+
+def test_quick_trainer_wins_over_an_experiment():
+    from privgan_runner.config import apply_trainer_profile
+
+    cfg = apply_trainer_profile(compose_config("trainer=quick", "+experiment=fmnist_gan"))
+    assert cfg.trainer.epochs == 30 and cfg.trainer.log_every == 10
+    assert cfg.trainer.batch_size == 128  # the experiment's other keys stay
+    plain = apply_trainer_profile(compose_config("+experiment=fmnist_gan"))
+    assert plain.trainer.epochs == 300
+
+
+def test_a_batch_larger_than_the_member_set_is_refused_before_anything_is_written(tmp_path):
+    from privgan_runner import pipeline
+
+    cfg = compose_config(*TINY, "trainer.batch_size=40")  # 32 members
+    with pytest.raises(ConfigError, match="trainer.batch_size"):
+        pipeline.run(cfg, run_dir=tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["status.json"]
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "failed"
