@@ -12,7 +12,7 @@ from .errors import ConfigError, DatasetNotFoundError
 @hydra.main(version_base="1.3", config_path="pkg://privgan_runner.conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     try:
-        pipeline.run(cfg)
+        pipeline.run(cfg, overrides=list(HydraConfig.get().overrides.task))
     except (ConfigError, DatasetNotFoundError) as exc:
         if HydraConfig.get().mode.name == "MULTIRUN":
             raise  # Hydra records this job as failed and runs the others; the run folder says why

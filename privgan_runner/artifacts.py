@@ -65,19 +65,28 @@ class TrainedGAN:
         """The attacker's D output per record: the max over views (PIGAN: max over c; PrivGAN: over D's)."""
         return self.d_views(idx).max(1).values
 
-    @torch.no_grad()
     def sample(self, n: int, labels: torch.Tensor | None = None, seed: int | None = None) -> torch.Tensor:
         """n generated images (CPU, [-1, 1]); class labels drawn uniformly when the model is conditional."""
-        self.G.eval()
-        gen = torch.Generator().manual_seed(self.seed if seed is None else seed)
-        if self.conditional and labels is None:
-            labels = torch.randint(0, self.pool.n_classes, (n,), generator=gen)
-        codes = self.privacy.generator_codes(n, gen)
-        out = []
-        for start in range(0, n, self.batch_size):
-            b = min(self.batch_size, n - start)
-            z = torch.randn(b, self.z_dim, generator=gen).to(self.device)
-            y = labels[start: start + b].to(self.device) if self.conditional else None
-            c = codes[start: start + b].to(self.device) if codes is not None else None
-            out.append(self.G(z, y, c).float().cpu())
-        return torch.cat(out)
+        return sample_generator(self.G, n, z_dim=self.z_dim, conditional=self.conditional,
+                                n_classes=self.pool.n_classes, privacy=self.privacy, device=self.device,
+                                seed=self.seed if seed is None else seed, labels=labels, batch_size=self.batch_size)
+
+
+@torch.no_grad()
+def sample_generator(G, n: int, *, z_dim: int, conditional: bool, n_classes: int, privacy, device, seed: int,
+                     labels: torch.Tensor | None = None, batch_size: int = 512) -> torch.Tensor:
+    """n images from G (CPU, [-1, 1]) from a seeded generator: labels uniform over the classes when
+    conditional and not given, membership codes as the mechanism samples them."""
+    G.eval()
+    gen = torch.Generator().manual_seed(seed)
+    if conditional and labels is None:
+        labels = torch.randint(0, n_classes, (n,), generator=gen)
+    codes = privacy.generator_codes(n, gen)
+    out = []
+    for start in range(0, n, batch_size):
+        b = min(batch_size, n - start)
+        z = torch.randn(b, z_dim, generator=gen).to(device)
+        y = labels[start: start + b].to(device) if conditional else None
+        c = codes[start: start + b].to(device) if codes is not None else None
+        out.append(G(z, y, c).float().cpu())
+    return torch.cat(out)

@@ -19,9 +19,49 @@ def wu_lr(objective: str, regularizer: str) -> float:
 
 OmegaConf.register_new_resolver("wu_lr", wu_lr, replace=True)
 
+
+def hydra_record_folder(stages) -> str:
+    """Where Hydra records a job's config: `.hydra` for a training job, `.hydra-attack` for a re-attack, so
+    re-attacking never overwrites the record of the job that trained the model."""
+    return ".hydra" if "train" in list(stages) else ".hydra-attack"
+
+
+OmegaConf.register_new_resolver("hydra_record_folder", hydra_record_folder, replace=True)
+
 STAGES = ("train", "attack", "evaluate")
 #: trainer options that are profiles: their keys win over an experiment's (applied after composition)
 TRAINER_PROFILES = ("quick",)
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def reattack_config(trained: dict | None, current: DictConfig, overrides: list[str]) -> DictConfig:
+    """A re-attack's config: the trained model's (job.json) with the attack, metric and execution keys of
+    `current`. A training key given on the command line must agree with the model's (it cannot change it)."""
+    from .run_folder import EVALUATION_KEYS, EXECUTION_KEYS, identity
+
+    if trained is None:  # no model here: the run says so when it looks for the checkpoint
+        return current
+    kept = EVALUATION_KEYS + EXECUTION_KEYS
+    given = {_override_key(o) for o in overrides if not _override_key(o).startswith("hydra")}
+    model = identity(trained, training_only=True)
+    for key in sorted(given):
+        if any(key == k or key.startswith(k + ".") for k in kept):
+            continue
+        now, then = OmegaConf.select(current, key, default=None), model.get(key)
+        if then is not None and now != then:
+            raise ConfigError(key, f"is {then!r} for the model trained in this run folder, not {now!r}: a re-attack "
+                                   "takes the model's configuration from job.json (give only attack=, metric= and "
+                                   "execution overrides, or train a new run folder)")
+    merged = OmegaConf.create(trained)
+    for key in kept:
+        value = OmegaConf.select(current, key, default=None)
+        if value is not None or key in ("attack", "metric"):
+            OmegaConf.update(merged, key, OmegaConf.to_container(value, resolve=True)
+                             if OmegaConf.is_config(value) else value, force_add=True, merge=False)
+    return merged
 
 
 def apply_trainer_profile(cfg: DictConfig) -> DictConfig:

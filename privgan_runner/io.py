@@ -1,4 +1,9 @@
-"""Atomic file writes: a reader (or a killed job) never sees a half-written file."""
+"""Atomic file writes: a reader (or a killed job) never sees a half-written file.
+
+Each file is written to a temporary file beside it, flushed to disk (fsync), given the permissions the
+user's umask asks for (a temporary file is created 0600; a run folder on a shared cluster must be
+readable by the group when the umask says so), then renamed over the target.
+"""
 from __future__ import annotations
 
 import json
@@ -9,6 +14,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -16,6 +27,9 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -157,3 +157,32 @@ def test_a_threshold_that_calls_everyone_a_member_reports_no_f1():
     f = membership_figures(scores, is_member, threshold=float(scores.min()), bootstrap=0)
     assert f["f1"] is None and f["balanced_accuracy"] is None and "decides nothing" in f["f1_reason"]
     assert f["auc"] > 0.5  # the threshold-free figures stay
+
+
+def test_auc_interval_is_stratified_and_matches_a_loop():
+    """The vectorized interval equals a plain loop over the same stratified resamples' AUCs in distribution."""
+    from privgan_runner.attacks.figures import auc_statistic, bootstrap_auc_ci
+
+    scores, is_member = _data(seed=5, m=100, n=200)
+    members, non = scores[is_member], scores[~is_member]
+    assert auc_statistic(members, non) == pytest.approx(roc_auc_score(is_member, scores))
+    tied = np.round(scores, 1)  # ties count 1/2, as roc_auc_score
+    assert auc_statistic(tied[is_member], tied[~is_member]) == pytest.approx(roc_auc_score(is_member, tied))
+    lo, hi = bootstrap_auc_ci(is_member, scores, 2000, seed=0)
+    rng = np.random.default_rng(1)
+    loop = [roc_auc_score(np.r_[np.ones(100), np.zeros(200)],
+                          np.r_[rng.choice(members, 100), rng.choice(non, 200)]) for _ in range(2000)]
+    ref_lo, ref_hi = np.quantile(loop, [0.025, 0.975])
+    assert lo == pytest.approx(ref_lo, abs=0.015) and hi == pytest.approx(ref_hi, abs=0.015)
+
+
+def test_low_fpr_points_carry_an_exact_interval_and_their_resolution():
+    scores, is_member = _data(seed=6, m=150, n=300)
+    f = membership_figures(scores, is_member, bootstrap=0)
+    k = round(f["tpr_at_1pct_fpr"] * 150)
+    from scipy.stats import beta
+
+    assert f["tpr_at_1pct_fpr_ci"][0] == pytest.approx(beta.ppf(0.025, k, 150 - k + 1) if k else 0.0)
+    assert f["tpr_at_1pct_fpr_ci"][1] == pytest.approx(beta.ppf(0.975, k + 1, 150 - k) if k < 150 else 1.0)
+    assert f["fpr_resolution"] == pytest.approx(1 / 300)
+    assert "tpr_at_1pct_fpr_note" not in f and "below the FPR resolution" in f["tpr_at_0p1pct_fpr_note"]

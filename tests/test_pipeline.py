@@ -131,3 +131,19 @@ def test_every_attack_and_metric_in_one_conditional_run(tiny_run, tmp_path, monk
     assert 0 <= m["gen2real_accuracy"] <= 1 and 0 <= m["real2gen_accuracy"] <= 1
     with np.load(run_dir / "membership.npz") as f:
         assert {"reference_idx", "aux_member_idx", "aux_nonmember_idx"} <= set(f.files)
+
+
+def test_run_folder_files_follow_the_users_umask(tiny_run):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        _, run_dir = tiny_run()
+    finally:
+        os.umask(old)
+    files = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert len(files) >= 8
+    for path in files:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & stat.S_IRGRP and mode & stat.S_IROTH, (path, oct(mode))

@@ -45,3 +45,12 @@ def config_and_summary(path: Path) -> tuple[dict, dict]:
         elif kind == "history":
             summary.update({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item})
     return config, summary
+
+
+def run_meta(path: Path) -> dict:
+    """The run record's name, group and tags."""
+    for r in records(path):
+        if r.WhichOneof("record_type") == "run":
+            return {"name": r.run.display_name, "group": r.run.run_group, "tags": list(r.run.tags),
+                    "project": r.run.project}
+    return {}

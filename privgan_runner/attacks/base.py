@@ -18,6 +18,15 @@ class AttackScores:
 
 class Attack:
     name: str = ""
+    #: the figures this attack adds to the shared ones (its AttackScores.extra), described
+    figures: tuple = ()
+
+    @classmethod
+    def describe_figures(cls) -> tuple:
+        """Every figure this attack reports: the shared ones, then its own."""
+        from .figures import SHARED_FIGURES
+
+        return SHARED_FIGURES + tuple(cls.figures)
 
     def __init__(self, bootstrap: int = 1000):
         if not isinstance(bootstrap, int) or bootstrap < 0:

@@ -24,12 +24,20 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..results import Figure
 from .base import Attack, AttackScores
 from .distances import min_distance, share_within
 from .figures import expected_top_hits, top_m_threshold
 
 
 class MonteCarlo(Attack):
+    figures = (
+        Figure("mc_single_accuracy", True, True, (0.0, 1.0), description="MC-Single accuracy (chance 0.5)"),
+        Figure("mc_set_accuracy", True, True, (0.0, 1.0), description="MC-Set success rate (chance 0.5)"),
+        Figure("mc_chance", None, False, (0.0, 1.0)),
+        Figure("eps", None, False, description="median nearest-sample distance in the PCA space"),
+    )
+
     def __init__(self, n_generated: int = 100_000, pca_components: int = 40, reference_fraction: float = 0.1,
                  m: int = 100, repetitions: int = 20, chunk: int = 4096, bootstrap: int = 1000):
         super().__init__(bootstrap)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from ..results import Figure
 from .base import Attack, AttackScores
 from .figures import best_balanced_accuracy, top_m_threshold
 
@@ -34,6 +35,11 @@ def total_variation(a: np.ndarray, b: np.ndarray, bins: int, score_range: tuple[
 
 
 class TVD(Attack):
+    figures = (
+        Figure("tvd", True, True, (0.0, 1.0), description="binned TVD of member vs non-member scores, max over views"),
+        Figure("best_balanced_accuracy", True, False, (0.5, 1.0), description="descriptive: best threshold's"),
+    )
+
     def __init__(self, bins: int = 50, bootstrap: int = 1000):
         super().__init__(bootstrap)
         if not isinstance(bins, int) or bins < 2:

@@ -9,10 +9,13 @@ attack on the mean score (privGAN's second variant).
 from __future__ import annotations
 
 from .base import Attack, AttackScores
+from ..results import Figure
 from .figures import membership_figures
 
 
 class WhiteBox(Attack):
+    figures = (Figure("mean_over_views.auc", True, False, (0.0, 1.0), description="the same on the mean over views"),)
+
     def scores(self, trained) -> AttackScores:
         idx, is_member = trained.attacked_idx, trained.is_member
         views = trained.objective.score(trained.d_views(idx)).double().numpy()

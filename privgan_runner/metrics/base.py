@@ -7,6 +7,8 @@ from __future__ import annotations
 
 class Metric:
     name: str = ""
+    #: the figures `compute` returns, described (results.json's `figures`; console, report and W&B read them)
+    figures: tuple = ()
 
     def compute(self, trained) -> dict:
         raise NotImplementedError

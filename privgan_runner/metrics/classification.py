@@ -11,6 +11,7 @@ import torch
 from ..errors import ConfigError
 from .backbone import DomainClassifier, classifier_accuracy, fit_classifier
 from .base import Metric
+from ..results import Figure
 
 
 def _fit_and_score(train_x, train_y, test_x, test_y, n_classes: int, epochs: int, device, seed: int) -> float:
@@ -22,6 +23,8 @@ def _fit_and_score(train_x, train_y, test_x, test_y, n_classes: int, epochs: int
 
 class Classification(Metric):
     name = "classification"
+    figures = (Figure("gen2real_accuracy", True, True, (0.0, 1.0), description="trained on generated, tested on real"),
+               Figure("real2gen_accuracy", True, True, (0.0, 1.0), description="trained on real, tested on generated"))
 
     def __init__(self, n_samples: int = 10_000, epochs: int = 10):
         for key, value in (("n_samples", n_samples), ("epochs", epochs)):

@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ConfigError
 from .backbone import Features, Logits, cache_dir, domain_classifier, domain_key, inception
+from ..results import Figure
 from .base import Metric
 
 BACKBONES = ("domain", "inception")
@@ -85,6 +86,7 @@ class _Fidelity(Metric):
 
 class FID(_Fidelity):
     name = "fid"
+    figures = (Figure("fid", False, True, description="Frechet distance on the backbone's features"),)
 
     def compute(self, trained) -> dict:
         from torchmetrics.image.fid import FrechetInceptionDistance
@@ -101,6 +103,7 @@ class FID(_Fidelity):
 class InceptionScore(_Fidelity):
     name = "inception_score"
     reads = "logits"
+    figures = (Figure("inception_score", True, True, description="exp E KL(p(y|x) || p(y)) on the backbone"),)
 
     def compute(self, trained) -> dict:
         from torchmetrics.image.inception import InceptionScore as TMInceptionScore
@@ -118,6 +121,7 @@ class InceptionScore(_Fidelity):
 
 class KID(_Fidelity):
     name = "kid"
+    figures = (Figure("kid", False, True, description="kernel distance on the backbone's features"),)
 
     def __init__(self, backbone: str = "domain", n_samples: int = 10_000, classifier_epochs: int = 10,
                  subset_size: int = 1000):
@@ -144,6 +148,7 @@ class IntraFID(_Fidelity):
     (Miyato & Koyama); conditional models only."""
 
     name = "intra_fid"
+    figures = (Figure("intra_fid", False, True, description="mean over classes of the class-wise FID"),)
 
     def compute(self, trained) -> dict:
         from torchmetrics.image.fid import FrechetInceptionDistance

@@ -7,9 +7,13 @@ from __future__ import annotations
 import torch
 
 from .base import Metric
+from ..results import Figure
 
 
 class GenGap(Metric):
+    figures = (Figure("gen_gap", None, True, description="mean D loss on non-members minus on members (Wu)"),
+               Figure("d_loss_members", None), Figure("d_loss_nonmembers", None))
+
     def compute(self, trained) -> dict:
         losses = trained.objective.real_record_loss(trained.d_outputs(trained.attacked_idx))
         is_member = torch.as_tensor(trained.is_member)

@@ -1,7 +1,7 @@
 """Find run folders and read each one into a row: its status, its configuration and every figure it reports.
 
 A row's configuration is the job's resolved config as flat dotted keys (`trainer.epochs`), without the
-seed and without the keys that say how a job runs rather than what it computes (jobs.EXECUTION_KEYS):
+seed and without the keys that say how a job runs rather than what it computes (run_folder.EXECUTION_KEYS):
 the report groups runs whose configurations are equal and treats the seeds inside a group as repeats.
 A row's figures are every number the run reports: each attack's figures (nested ones dotted, e.g.
 `white_box.mean_over_views.auc`), each metric, and the spent epsilon.
@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..jobs import identity
+from ..run_folder import identity
 
 #: configuration keys that are not configurations: the repeats of one
 REPEAT_KEYS = ("seed",)

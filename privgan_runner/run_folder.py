@@ -1,4 +1,15 @@
-"""Which job a run folder belongs to.
+"""The run folder: what a job leaves behind, where, and which job it belongs to (docs/results.md).
+
+    .hydra/               Hydra's record of the training job (a re-attack writes .hydra-attack/ instead)
+    status.json           running | completed | collapsed | failed | ..., the stage and a message
+    job.json              the resolved config of the job this folder belongs to
+    membership.npz        member_idx, nonmember_idx and the index sets attacks drew
+    checkpoints/last.pt   the trained models, the mechanism's state and record, the loss history
+    checkpoints/resume.pt while training: what a restarted job resumes from
+    history.csv           the loss history, readable without unpickling a checkpoint
+    scores/<attack>.npz   scores, is_member, record_idx, threshold
+    results.json          every figure (schema: results.py)
+    plots/                roc.png, score_hist.png, samples.png
 
 A job is resumed or skipped only in its own folder. Its identity is the resolved config without the keys
 that say how it runs rather than what it computes, so a requeued job may land on another device or log
@@ -7,7 +18,10 @@ seeds or overrides into the same folder) is refused before anything in it is tou
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +34,70 @@ EXECUTION_KEYS = ("stages", "resume", "logger", "dataset.root", "dataset.downloa
 #: what the attack and evaluate stages use: a trained model may be re-attacked with other lists
 EVALUATION_KEYS = ("attack", "metric")
 JOB_FILE = "job.json"
+
+
+class RunFolder:
+    """Paths and small records of one run folder."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.status_file = self.path / "status.json"
+        self.job_file = self.path / JOB_FILE
+        self.results_file = self.path / "results.json"
+        self.membership_file = self.path / "membership.npz"
+        self.last_checkpoint = self.path / "checkpoints" / "last.pt"
+        self.resume_checkpoint = self.path / "checkpoints" / "resume.pt"
+        self.history_file = self.path / "history.csv"
+        self.scores_dir = self.path / "scores"
+        self.plots_dir = self.path / "plots"
+
+    def scores_file(self, attack: str) -> Path:
+        return self.scores_dir / f"{attack}.npz"
+
+    def write_status(self, status: str, stage: str, message: str = "") -> None:
+        from .io import write_json
+
+        write_json(self.status_file, {"status": status, "stage": stage, "message": message,
+                                      "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+    def status(self) -> dict | None:
+        return _read(self.status_file)
+
+    def results(self) -> dict | None:
+        return _read(self.results_file)
+
+    def job_config(self) -> dict | None:
+        """The resolved config of the job that trained here (job.json, else results.json's)."""
+        return ((_read(self.job_file) or {}).get("config")) or ((self.results() or {}).get("config"))
+
+    def write_results(self, results: dict) -> None:
+        from .io import write_json
+
+        write_json(self.results_file, results)
+
+    def write_history(self, history: list[dict[str, float]]) -> None:
+        from .io import write_text
+
+        columns = list(dict.fromkeys(k for row in history for k in row))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+        write_text(self.history_file, text.getvalue())
+
+    def history(self) -> list[dict[str, float]]:
+        if not self.history_file.is_file():
+            return []
+        rows = csv.DictReader(self.history_file.read_text().splitlines())
+        return [{k: (int(v) if k == "step" else float(v)) for k, v in row.items() if v != ""} for row in rows]
+
+    def drop_scores_except(self, attacks) -> list[str]:
+        """Remove saved scores of attacks not in `attacks` (a re-attack with another list); returns their names."""
+        keep = set(attacks)
+        stale = [f for f in self.scores_dir.glob("*.npz") if f.stem not in keep] if self.scores_dir.is_dir() else []
+        for f in stale:
+            f.unlink()
+        return sorted(f.stem for f in stale)
 
 
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:

@@ -1,0 +1,146 @@
+"""The Python API: run an experiment, or read a finished run folder back, without the command line.
+
+    import privgan_runner as pr
+
+    results = pr.run(["regularizer=spectral_norm", "trainer.epochs=50"], run_dir="outputs/sn")
+    run = pr.load_run("outputs/sn")
+    run.results["attacks"]["white_box"]["auc"], run.scores("white_box")["scores"], run.history[-1]
+    images = run.sample(16)          # G is built and loaded on first use
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from .results import Results
+from .run_folder import RunFolder
+
+
+def compose(overrides: Sequence[str] = ()) -> DictConfig:
+    """The config the command line would compose from these overrides."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():  # inside a Hydra app or another compose: start afresh
+        GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="privgan_runner.conf", version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))
+
+
+def run(cfg_or_overrides: DictConfig | Sequence[str] = (), run_dir: str | Path | None = None) -> Results:
+    """Run the pipeline in `run_dir` (default: outputs/<date>/<time>, as the command line) and return
+    results.json's content. Overrides given as strings are read as the command line reads them (so a
+    re-attack, `stages=[attack,evaluate]`, takes the model's configuration from the run folder)."""
+    from . import pipeline
+
+    if isinstance(cfg_or_overrides, DictConfig):
+        cfg, overrides = cfg_or_overrides, None
+    else:
+        overrides = [str(o) for o in cfg_or_overrides]
+        cfg = compose(overrides)
+    if run_dir is None:
+        run_dir = Path("outputs") / time.strftime("%Y-%m-%d") / time.strftime("%H-%M-%S")
+    return pipeline.run(cfg, run_dir=run_dir, overrides=overrides)
+
+
+class Run:
+    """A run folder read back: its config, results, split, scores and loss history; G and D on demand."""
+
+    def __init__(self, path: str | Path):
+        self.folder = RunFolder(path)
+        if not self.folder.status_file.is_file():
+            raise FileNotFoundError(f"{self.folder.path} is not a run folder (no status.json)")
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @cached_property
+    def results(self) -> Results:
+        results = self.folder.results()
+        if results is None:
+            raise FileNotFoundError(f"{self.folder.results_file}: the run has no (readable) results.json yet; "
+                                    f"its status: {self.folder.status()}")
+        return results
+
+    @property
+    def status(self) -> str:
+        return (self.folder.status() or {}).get("status", "unknown")
+
+    @cached_property
+    def config(self) -> DictConfig:
+        return OmegaConf.create(self.folder.job_config() or self.results["config"])
+
+    @property
+    def figures(self) -> dict[str, dict[str, Any]]:
+        """Every attack's figures by attack name (results.json's `attacks`)."""
+        return self.results.get("attacks") or {}
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.results.get("metrics") or {}
+
+    @cached_property
+    def membership(self):
+        from .data.split import Membership
+
+        return Membership.load(self.folder.membership_file)
+
+    def scores(self, attack: str) -> dict[str, np.ndarray]:
+        """scores, is_member, record_idx, threshold of one attack, as saved."""
+        path = self.folder.scores_file(attack)
+        if not path.is_file():
+            saved = sorted(p.stem for p in self.folder.scores_dir.glob("*.npz"))
+            raise KeyError(f"no scores for attack {attack!r} in {self.folder.path} (saved: {', '.join(saved)})")
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+
+    @cached_property
+    def history(self) -> list[dict[str, float]]:
+        """The training loss history (history.csv): one row per logged window."""
+        return self.folder.history()
+
+    @cached_property
+    def _models(self):
+        import torch
+
+        from .pipeline import build_components
+
+        parts = build_components(self.config)
+        G, D = parts.privacy.build_models(parts.model, parts.dataset.image_size, parts.dataset.channels,
+                                          parts.dataset.n_classes)
+        D = parts.regularizer.wrap(D)
+        state = torch.load(self.folder.last_checkpoint, map_location="cpu", weights_only=False)
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        parts.privacy.load_state(state.get("privacy", {}))
+        return G.eval(), D.eval(), parts
+
+    @property
+    def G(self):
+        return self._models[0]
+
+    @property
+    def D(self):
+        return self._models[1]
+
+    def sample(self, n: int, labels=None, seed: int = 0):
+        """n generated images (CPU tensor in [-1, 1]); class labels uniform when the model is conditional."""
+        from .artifacts import sample_generator
+
+        G, _, parts = self._models
+        return sample_generator(G, n, z_dim=parts.model.z_dim, conditional=parts.model.conditional,
+                                n_classes=parts.dataset.n_classes, privacy=parts.privacy, device="cpu",
+                                seed=seed, labels=labels)
+
+
+def load_run(path: str | Path) -> Run:
+    """A finished (or failed) run folder, read back."""
+    return Run(path)
