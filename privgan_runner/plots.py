@@ -17,40 +17,59 @@ def _pyplot():
     return plt
 
 
-def roc_plot(path: Path, attack_scores: dict) -> Path:
-    """Log-log ROC (Carlini et al. 2022): the low-FPR regime is where a leak matters."""
-    from sklearn.metrics import roc_curve
+def log_roc(ax, curves: dict, floor: float) -> None:
+    """Log-log ROC curves {label: (is_member, scores)} with their AUC in the legend, placed beside the axes;
+    FPR below `floor` (half the resolution 1/n) is drawn at the floor."""
+    from sklearn.metrics import roc_auc_score, roc_curve
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    floor = 1.0
     styles = ["-", "--", ":", "-."]
-    for i, (name, s) in enumerate(attack_scores.items()):
-        fpr, tpr, _ = roc_curve(s.is_member, s.scores)
-        n_neg = int((~s.is_member).sum())
-        floor = min(floor, 1.0 / max(n_neg, 1))
-        ax.plot(np.maximum(fpr, 1.0 / n_neg / 2), np.maximum(tpr, 1e-5), styles[i % 4], label=name)
-    grid = np.logspace(np.log10(floor / 2), 0, 50)
+    for i, (label, (is_member, scores)) in enumerate(curves.items()):
+        fpr, tpr, _ = roc_curve(is_member, scores, drop_intermediate=False)
+        auc = roc_auc_score(is_member, scores)
+        ax.plot(np.maximum(fpr, floor), np.maximum(tpr, floor), styles[i % 4], label=f"{label} (AUC {auc:.3f})")
+    grid = np.logspace(np.log10(floor), 0, 50)
     ax.plot(grid, grid, color="grey", lw=0.8, label="chance")
     ax.set(xscale="log", yscale="log", xlabel="false positive rate", ylabel="true positive rate",
-           xlim=(floor / 2, 1), ylim=(floor / 2, 1.05), title="membership inference ROC")
-    ax.legend(loc="lower right", fontsize=8)
+           xlim=(floor, 1), ylim=(floor, 1.05))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+
+
+def roc_plot(path: Path, attack_scores: dict) -> Path:
+    """Log-log ROC (Carlini et al. 2022): the low-FPR regime is where a leak matters."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    n_neg = min(int((~s.is_member).sum()) for s in attack_scores.values())
+    log_roc(ax, {name: (s.is_member, s.scores) for name, s in attack_scores.items()}, 0.5 / max(n_neg, 1))
+    ax.set_title("membership inference ROC")
     out = write_figure(path, fig)
     plt.close(fig)
     return out
 
 
+def histogram_panels(plt, panels: dict, xlabel: str = "score"):
+    """One panel per {title: (is_member, scores)}: member and non-member densities, in rows of at most 4."""
+    import textwrap
+
+    n = len(panels)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
+    for ax, (title, (is_member, scores)) in zip(axes.flat, panels.items()):
+        bins = np.histogram_bin_edges(scores, bins=40)
+        ax.hist(scores[is_member], bins=bins, alpha=0.6, density=True, label="members")
+        ax.hist(scores[~is_member], bins=bins, alpha=0.6, density=True, label="non-members")
+        ax.set_title("\n".join(textwrap.wrap(title, 32)), fontsize=9)
+        ax.set(xlabel=xlabel, ylabel="density")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
 def score_histogram(path: Path, attack_scores: dict) -> Path:
     plt = _pyplot()
-    names = list(attack_scores)
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        s = attack_scores[name]
-        bins = np.histogram_bin_edges(s.scores, bins=40)
-        ax.hist(s.scores[s.is_member], bins=bins, alpha=0.6, density=True, label="members")
-        ax.hist(s.scores[~s.is_member], bins=bins, alpha=0.6, density=True, label="non-members")
-        ax.set(title=name, xlabel="score")
-        ax.legend(fontsize=8)
+    fig = histogram_panels(plt, {name: (s.is_member, s.scores) for name, s in attack_scores.items()})
     out = write_figure(path, fig)
     plt.close(fig)
     return out

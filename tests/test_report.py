@@ -119,6 +119,24 @@ def test_paper_values_only_where_dataset_and_protocol_match(tmp_path):
     assert by[("lfw", 40)] == {} and by[("synthetic", 400)] == {}
 
 
+def test_runs_csv_latex_and_described_headline(tmp_path):
+    for seed in range(2):
+        run = _run(tmp_path, f"r{seed}", "completed", auc=0.7 + 0.1 * seed, gap=0.1, seed=seed)
+        results = json.loads((run / "results.json").read_text())
+        results["attacks"]["white_box"].update(auc_ci=[0.6 + 0.1 * seed, 0.8 + 0.1 * seed], tpr_at_1pct_fpr=0.05)
+        results["figures"] = {"white_box.auc": {"headline": True}, "white_box.auc_ci": {"headline": True},
+                              "white_box.tpr_at_1pct_fpr": {"headline": True}, "white_box.f1": {"headline": False}}
+        (run / "results.json").write_text(json.dumps(results))
+    report = build_report([tmp_path], tmp_path / "out", latex=True)
+    header = [c.strip() for c in report["markdown"].splitlines()[0].strip("|").split("|")]
+    assert header[-3:] == ["white_box.auc", "white_box.auc_ci", "white_box.tpr_at_1pct_fpr"]
+    assert "[0.650, 0.850]" in report["markdown"]  # the interval's ends, averaged over the seeds
+    runs = (tmp_path / "out" / "runs.csv").read_text().splitlines()
+    assert len(runs) == 3 and "white_box.auc_ci_low" in runs[0] and runs[1].split(",")[1:3] == ["0", "completed"]
+    tex = (tmp_path / "out" / "report.tex").read_text()
+    assert tex.startswith("\\begin{tabular}") and "white\\_box.auc" in tex and "$\\pm$" in tex
+
+
 def test_cli_errors_on_missing_path(tmp_path):
     out = subprocess.run([sys.executable, "-m", "privgan_runner.report", str(tmp_path / "nope")],
                          capture_output=True, text=True)

@@ -20,13 +20,18 @@ class Attack:
     name: str = ""
     #: the figures this attack adds to the shared ones (its AttackScores.extra), described
     figures: tuple = ()
+    #: the shared figures that are this attack's headline figures (the report's and console's columns)
+    headline_figures: tuple[str, ...] = ("auc", "auc_ci", "tpr_at_1pct_fpr")
 
     @classmethod
     def describe_figures(cls) -> tuple:
-        """Every figure this attack reports: the shared ones, then its own."""
+        """Every figure this attack reports: the shared ones (headline as this attack says), then its own."""
+        from dataclasses import replace
+
         from .figures import SHARED_FIGURES
 
-        return SHARED_FIGURES + tuple(cls.figures)
+        shared = tuple(replace(f, headline=f.name in cls.headline_figures) for f in SHARED_FIGURES)
+        return shared + tuple(cls.figures)
 
     def __init__(self, bootstrap: int = 1000):
         if not isinstance(bootstrap, int) or bootstrap < 0:

@@ -27,15 +27,16 @@ from sklearn.metrics import balanced_accuracy_score, f1_score, precision_score, 
 from ..results import Figure
 
 _P = (0.0, 1.0)
-#: the figures `membership_figures` gives every attack (higher = a stronger attack, more leakage)
+#: the figures `membership_figures` gives every attack (higher = a stronger attack, more leakage); which
+#: are headline figures each attack says (Attack.headline_figures)
 SHARED_FIGURES = (
-    Figure("auc", True, True, _P, description="ROC AUC over the attacked records"),
-    Figure("auc_ci", True, True, _P, description="95% stratified percentile-bootstrap interval of the AUC"),
-    Figure("tpr_at_1pct_fpr", True, True, _P, description="highest TPR at FPR <= 1%"),
+    Figure("auc", True, False, _P, description="ROC AUC over the attacked records"),
+    Figure("auc_ci", True, False, _P, description="95% stratified percentile-bootstrap interval of the AUC"),
+    Figure("tpr_at_1pct_fpr", True, False, _P, description="highest TPR at FPR <= 1%"),
     Figure("tpr_at_1pct_fpr_ci", True, False, _P, description="95% Clopper-Pearson interval of that TPR"),
     Figure("tpr_at_0p1pct_fpr", True, False, _P, description="highest TPR at FPR <= 0.1%"),
     Figure("tpr_at_0p1pct_fpr_ci", True, False, _P, description="95% Clopper-Pearson interval of that TPR"),
-    Figure("top_m_accuracy", True, True, _P, description="member share among the m top-scored records"),
+    Figure("top_m_accuracy", True, False, _P, description="member share among the m top-scored records"),
     Figure("chance", None, False, _P, description="top-m accuracy of random scores, m / (m + n)"),
     Figure("f1", True, False, _P, description="F1 at the attack's threshold"),
     Figure("balanced_accuracy", True, False, _P, description="balanced accuracy at the attack's threshold"),

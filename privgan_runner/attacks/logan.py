@@ -26,6 +26,7 @@ from .base import Attack, AttackScores
 
 
 class Logan(Attack):
+    headline_figures = Attack.headline_figures + ("f1",)  # Wu et al. Table 2 reports AUC and F1
     def __init__(self, aux_fraction: float = 0.3, n_generated: int = 10_000, epochs: int = 20,
                  bootstrap: int = 1000):
         super().__init__(bootstrap)

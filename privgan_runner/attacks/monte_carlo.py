@@ -31,6 +31,7 @@ from .figures import expected_top_hits, top_m_threshold
 
 
 class MonteCarlo(Attack):
+    headline_figures = ("auc",)
     figures = (
         Figure("mc_single_accuracy", True, True, (0.0, 1.0), description="MC-Single accuracy (chance 0.5)"),
         Figure("mc_set_accuracy", True, True, (0.0, 1.0), description="MC-Set success rate (chance 0.5)"),

@@ -9,6 +9,7 @@ from .figures import top_m_threshold
 
 
 class TopM(Attack):
+    headline_figures = ("top_m_accuracy", "tpr_at_1pct_fpr")  # its AUC is white_box's: the same d(x)
     def scores(self, trained) -> AttackScores:
         idx, is_member = trained.attacked_idx, trained.is_member
         scores = trained.objective.score(trained.d_outputs(idx)).double().numpy()

@@ -35,6 +35,7 @@ def total_variation(a: np.ndarray, b: np.ndarray, bins: int, score_range: tuple[
 
 
 class TVD(Attack):
+    headline_figures = ()  # its ROC figures are those of the view it picked: descriptive
     figures = (
         Figure("tvd", True, True, (0.0, 1.0), description="binned TVD of member vs non-member scores, max over views"),
         Figure("best_balanced_accuracy", True, False, (0.5, 1.0), description="descriptive: best threshold's"),

@@ -1,4 +1,10 @@
-"""`python -m privgan_runner.report PATH... [--out DIR]`: tables (markdown + CSV) and plots from run folders."""
+"""`python -m privgan_runner.report PATH... [--out DIR] [--all] [--latex]`: tables and plots from run folders.
+
+Writes report.md (one row per configuration, the headline figures), report.csv (every figure, mean and
+std), runs.csv (one row per run: its configuration columns, seed, status, every figure) and, with
+`--latex`, report.tex. Headline figures are those the runs' results.json describe as such (each
+attack's and metric's own description); runs written before descriptions existed use a fixed list.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,12 +14,14 @@ import sys
 from pathlib import Path
 
 from ..io import write_text
-from .aggregate import add_paper_values, aggregate
+from .aggregate import add_paper_values, aggregate, shown_columns
 from .collect import find_runs, flatten
 from .plots import curves, histograms, roc_overlay, swept_knob
 
 
 def _cell(value) -> str:
+    if isinstance(value, tuple):  # an interval: the means of its two ends
+        return f"[{value[0]:.3f}, {value[1]:.3f}]"
     if isinstance(value, dict):
         return f"{value['mean']:.3f} ± {value['std']:.3f}" if value["n"] > 1 else f"{value['mean']:.3f}"
     if isinstance(value, float):
@@ -29,30 +37,70 @@ def _label(row: dict, columns: list[str]) -> str:
     return " ".join(f"{_short(k)}={_cell(row['config'].get(k))}" for k in columns) or "all runs"
 
 
-#: the figures the markdown table shows (report.csv always has every figure, with its std)
-HEADLINE = ("white_box.auc", "white_box.f1", "top_m.top_m_accuracy", "tvd.tvd", "monte_carlo.mc_single_accuracy",
+#: the headline figures of runs whose results.json has no figure descriptions (report.csv has every figure)
+FALLBACK_HEADLINE = ("white_box.auc", "white_box.f1", "top_m.top_m_accuracy", "tvd.tvd", "monte_carlo.mc_single_accuracy",
             "monte_carlo.mc_set_accuracy", "logan.auc", "logan.f1", "distance.auc", "gen_gap", "fid", "kid",
             "inception_score", "intra_fid", "gen2real_accuracy", "epsilon_spent")
 
 
-def build_report(paths, out: Path, all_columns: bool = False) -> dict:
+def headline(rows: list[dict], figures: list[str]) -> list[str]:
+    """The headline figures, in the order the runs describe them; an interval `*_ci` stands for its two ends."""
+    shown: list[str] = []
+    for row in rows:
+        for name, description in row["described"].items():
+            if description.get("headline") and (name in figures or f"{name}_low" in figures):
+                shown.append(name)
+    if not any(row["described"] for row in rows):
+        shown = [f for f in FALLBACK_HEADLINE if f in figures]
+    return list(dict.fromkeys(shown))
+
+
+def _figure_cell(row: dict, name: str):
+    cells = row["figures"]
+    if name not in cells and isinstance(cells.get(f"{name}_low"), dict):  # an interval
+        return cells[f"{name}_low"]["mean"], cells[f"{name}_high"]["mean"]
+    return cells.get(name)
+
+
+def _latex(header: list[str], body: list[list[str]]) -> str:
+    escape = str.maketrans({"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "±": r"$\pm$"})
+    lines = [r"\begin{tabular}{" + "l" * len(header) + "}", r"\toprule",
+             " & ".join(h.translate(escape) for h in header) + r" \\", r"\midrule"]
+    lines += [" & ".join(c.translate(escape) for c in cells) + r" \\" for cells in body]
+    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
+
+
+def _runs_csv(rows: list[dict], config: list[str], figures: list[str]) -> str:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["run", "seed", "status"] + config + figures)
+    for row in sorted(rows, key=lambda r: r["run"]):
+        writer.writerow([row["run"], row["seed"], row["status"]] + [row["config"].get(k) for k in config]
+                        + [row["figures"].get(f, "") for f in figures])
+    return text.getvalue()
+
+
+def build_report(paths, out: Path, all_columns: bool = False, latex: bool = False) -> dict:
     rows = [flatten(run) for run in find_runs(paths)]
     if not rows:
         raise FileNotFoundError(f"no run folders (with a status.json) under {', '.join(map(str, paths))}")
     table, config, figures = aggregate(rows)
     paper = add_paper_values(table)
-    shown = figures if all_columns else [f for f in HEADLINE if f in figures]
+    shown = figures if all_columns else headline(rows, figures)
     counts = ["seeds", "completed", "collapsed", "failed"]
 
-    def cells(row: dict, figure_cells) -> list:
-        return ([row["config"].get(k) for k in config] + [row[c] for c in counts] + figure_cells
+    printed = shown_columns(table, config)
+
+    def cells(row: dict, figure_cells, keys=config) -> list:
+        return ([row["config"].get(k) for k in keys] + [row[c] for c in counts] + figure_cells
                 + [row["paper"].get(c) for c in paper])
 
     md = io.StringIO()
-    header = [_short(k) for k in config] + counts + shown + paper
+    header = [_short(k) for k in printed] + counts + shown + paper
+    body = [[_cell(c) for c in cells(row, [_figure_cell(row, f) for f in shown], printed)] for row in table]
     md.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n")
-    for row in table:
-        md.write("| " + " | ".join(_cell(c) for c in cells(row, [row["figures"].get(f) for f in shown])) + " |\n")
+    for line in body:
+        md.write("| " + " | ".join(line) + " |\n")
     csv_text = io.StringIO()
     writer = csv.writer(csv_text)
     writer.writerow(config + counts + [f"{f}{s}" for f in figures for s in ("_mean", "_std")] + paper)
@@ -66,14 +114,17 @@ def build_report(paths, out: Path, all_columns: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "report.md", md.getvalue())
     write_text(out / "report.csv", csv_text.getvalue())
+    write_text(out / "runs.csv", _runs_csv(rows, config, figures))
     first_completed = {}
     for row in table:
         done = [r for r in row["runs"] if r.get("status") == "completed"]
         if done:
-            first_completed[_label(row, config)] = Path(done[0]["run"])
-    written = [out / "report.md", out / "report.csv"]
+            first_completed[_label(row, printed)] = Path(done[0]["run"])
+    written = [out / "report.md", out / "report.csv", out / "runs.csv"]
+    if latex:
+        written.append(write_text(out / "report.tex", _latex(header, body)))
     knob = swept_knob(table, config)
-    for made in (curves(out / f"curves_{knob}.png", table, knob) if knob else None,
+    for made in (curves(out / f"curves_{knob}.png", table, knob, [f for f in shown if f in figures]) if knob else None,
                  roc_overlay(out / "roc_overlay.png", first_completed),
                  histograms(out / "score_histograms.png", first_completed)):
         if made:
@@ -86,9 +137,11 @@ def main(argv=None) -> int:
     p.add_argument("paths", nargs="+", type=Path, help="run folders or sweep folders (searched recursively)")
     p.add_argument("--out", type=Path, help="where to write report.md, report.csv and plots (default: PATH/report)")
     p.add_argument("--all", action="store_true", help="every figure in the markdown table, not only the headline ones")
+    p.add_argument("--latex", action="store_true", help="also write the table as report.tex (booktabs)")
     args = p.parse_args(argv)
     try:
-        report = build_report(args.paths, args.out or args.paths[0] / "report", all_columns=args.all)
+        report = build_report(args.paths, args.out or args.paths[0] / "report", all_columns=args.all,
+                              latex=args.latex)
     except FileNotFoundError as exc:
         print(f"privgan_runner.report: error: {exc}", file=sys.stderr)
         return 2

@@ -59,6 +59,27 @@ def varying_keys(rows: list[dict]) -> list[str]:
     return leading + [k for k in varying if k not in leading]
 
 
+def _determines(table: list[dict], j: str, k: str) -> bool:
+    """Whether column j's value fixes column k's across the table."""
+    seen: dict[str, str] = {}
+    for row in table:
+        a, b = _hashable(row["config"].get(j)), _hashable(row["config"].get(k))
+        if seen.setdefault(a, b) != b:
+            return False
+    return True
+
+
+def shown_columns(table: list[dict], columns: list[str]) -> list[str]:
+    """The configuration columns worth printing: a column whose value follows from an earlier shown one
+    across the table (a group's `_target_` and its own keys follow its `name`; Wu's lr follows the
+    regularizer) is left to the CSV."""
+    shown: list[str] = []
+    for key in columns:
+        if not any(_determines(table, j, key) for j in shown):
+            shown.append(key)
+    return shown
+
+
 def aggregate(rows: list[dict]) -> tuple[list[dict], list[str], list[str]]:
     """Returns (table rows, configuration columns, figure names).
 

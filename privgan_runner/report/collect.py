@@ -37,19 +37,24 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _numbers(node: Any, prefix: str) -> dict[str, float]:
-    """Every int/float below `node` as {prefix.key: value} (lists and strings are not figures)."""
+    """Every int/float below `node` as {prefix.key: value}; an interval `*_ci` [low, high] as `*_ci_low`,
+    `*_ci_high` (other lists and strings are not figures)."""
     if isinstance(node, dict):
         out: dict[str, float] = {}
         for key, value in node.items():
             out.update(_numbers(value, f"{prefix}.{key}" if prefix else str(key)))
         return out
+    if prefix.endswith("_ci") and isinstance(node, list) and len(node) == 2 and all(
+            isinstance(v, (int, float)) for v in node):
+        return {f"{prefix}_low": node[0], f"{prefix}_high": node[1]}
     if isinstance(node, (int, float)) and not isinstance(node, bool):
         return {prefix: node}
     return {}
 
 
 def flatten(run: Path) -> dict:
-    """One row: {"run", "status", "seed", "config": {dotted key: value}, "figures": {name: number}}."""
+    """One row: {"run", "status", "seed", "config": {dotted key: value}, "figures": {name: number},
+    "described": results.json's figure descriptions}."""
     status = _read_json(run / "status.json") or {}
     results = _read_json(run / "results.json")
     if results is None:  # a job that failed before its results (or is still running)
@@ -66,7 +71,8 @@ def flatten(run: Path) -> dict:
         figures["epsilon_spent"] = spent
     flat = identity(config, training_only=False)
     return {"run": str(run), "status": results.get("status"), "seed": results.get("seed", config.get("seed")),
-            "config": {k: v for k, v in flat.items() if k not in REPEAT_KEYS}, "figures": figures}
+            "config": {k: v for k, v in flat.items() if k not in REPEAT_KEYS}, "figures": figures,
+            "described": results.get("figures") or {}}
 
 
 def _hydra_config(run: Path) -> dict:

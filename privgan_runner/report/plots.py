@@ -6,9 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_figure
-from ..plots import _pyplot
+from ..plots import _pyplot, histogram_panels, log_roc
 
-CURVE_FIGURES = ("white_box.auc", "top_m.top_m_accuracy", "tvd.tvd", "monte_carlo.mc_set_accuracy", "gen_gap")
 KNOB_LABELS = {"privacy.lam": "lambda", "privacy.epsilon": "epsilon (target)", "privacy.n_groups": "N"}
 
 
@@ -20,8 +19,9 @@ def swept_knob(table: list[dict], columns: list[str]) -> str | None:
     return numeric[0] if len(numeric) == 1 and len(columns) == 1 else None
 
 
-def curves(path: Path, table: list[dict], knob: str) -> Path | None:
-    names = [f for f in CURVE_FIGURES if any(isinstance(r["figures"].get(f), dict) for r in table)]
+def curves(path: Path, table: list[dict], knob: str, figures: list[str]) -> Path | None:
+    """Each of `figures` (the headline ones) against the swept knob, mean ± std over seeds."""
+    names = [f for f in figures if any(isinstance(r["figures"].get(f), dict) for r in table)][:8]
     if not names:
         return None
     plt = _pyplot()
@@ -40,46 +40,36 @@ def curves(path: Path, table: list[dict], knob: str) -> Path | None:
     return out
 
 
-def roc_overlay(path: Path, runs_by_label: dict[str, Path], attack: str = "white_box") -> Path | None:
-    from sklearn.metrics import roc_curve
-
-    curves_found = {}
+def _saved_scores(runs_by_label: dict[str, Path], attack: str) -> dict:
+    found = {}
     for label, run in runs_by_label.items():
         f = run / "scores" / f"{attack}.npz"
         if f.is_file():
             with np.load(f) as s:
-                curves_found[label] = roc_curve(s["is_member"], s["scores"])[:2]
+                found[label] = (s["is_member"].astype(bool), s["scores"])
+    return found
+
+
+def roc_overlay(path: Path, runs_by_label: dict[str, Path], attack: str = "white_box") -> Path | None:
+    curves_found = _saved_scores(runs_by_label, attack)
     if not curves_found:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    floor = 1e-4
-    for label, (fpr, tpr) in curves_found.items():
-        ax.plot(np.maximum(fpr, floor), np.maximum(tpr, floor), label=label)
-    ax.plot([floor, 1], [floor, 1], color="grey", lw=0.8)
-    ax.set(xscale="log", yscale="log", xlabel="false positive rate", ylabel="true positive rate",
-           title=f"{attack} ROC", xlim=(floor, 1), ylim=(floor, 1.05))
-    ax.legend(fontsize=7)
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    n_neg = min(int((~m).sum()) for m, _ in curves_found.values())
+    log_roc(ax, curves_found, 0.5 / max(n_neg, 1))
+    ax.set_title(f"{attack} ROC, one run per configuration")
     out = write_figure(path, fig)
     plt.close(fig)
     return out
 
 
 def histograms(path: Path, runs_by_label: dict[str, Path], attack: str = "white_box") -> Path | None:
-    found = {label: run / "scores" / f"{attack}.npz" for label, run in runs_by_label.items()}
-    found = {k: v for k, v in found.items() if v.is_file()}
+    found = _saved_scores(runs_by_label, attack)
     if not found:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(found), figsize=(3.4 * len(found), 3), squeeze=False)
-    for ax, (label, f) in zip(axes[0], found.items()):
-        with np.load(f) as s:
-            scores, member = s["scores"], s["is_member"].astype(bool)
-        bins = np.histogram_bin_edges(scores, bins=40)
-        ax.hist(scores[member], bins=bins, alpha=0.6, density=True, label="members")
-        ax.hist(scores[~member], bins=bins, alpha=0.6, density=True, label="non-members")
-        ax.set(title=label, xlabel="score")
-        ax.legend(fontsize=7)
+    fig = histogram_panels(plt, found, xlabel=f"{attack} score")
     out = write_figure(path, fig)
     plt.close(fig)
     return out
