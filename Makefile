@@ -38,12 +38,13 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py | $(VENV)/bin/python
-	$(PY) -m pip install -q -e .
+# constraints.txt pins every package (the reproducible install); pyproject.toml states the ranges
+$(VENV)/.installed: pyproject.toml setup.py constraints.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -c constraints.txt -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 run: $(VENV)/.installed ## set up .venv if needed and run the default experiment (extra overrides: ARGS="...")

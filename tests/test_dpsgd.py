@@ -176,3 +176,10 @@ def test_reattacking_a_dp_run_keeps_training_s_privacy_record(tiny_run):
     assert again["privacy"] == results["privacy"]
     assert again["privacy"]["epsilon"] > 4.9 and again["privacy"]["steps"] == results["privacy"]["steps"] > 0
     assert "tvd" in again["attacks"]
+
+
+def test_the_progress_bar_shows_the_epsilon_spent():
+    mech, step, D, batch = _dp_step()
+    assert mech.progress() == {}
+    step(*batch)
+    assert float(mech.progress()["eps"]) == pytest.approx(mech.spent_epsilon(), abs=0.005) and mech.spent_epsilon() > 0

@@ -44,6 +44,10 @@ class PrivacyMechanism:
     def on_epoch(self, epoch: int) -> None:
         """Called at the start of every training epoch (PIGAN switches its privacy term on after K)."""
 
+    def progress(self) -> dict[str, str]:
+        """What the progress bar shows beside the losses (DP-SGD: the epsilon spent so far)."""
+        return {}
+
     @torch.no_grad()
     def d_views(self, D, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """D's raw outputs as the attacker reads them: [batch, views] (one view per code c)."""

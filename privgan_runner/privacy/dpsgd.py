@@ -160,6 +160,10 @@ class DPSGD(PrivacyMechanism):
             return None
         return float(self.accountant.get_epsilon(delta=self.delta))
 
+    def progress(self) -> dict[str, str]:
+        spent = self.spent_epsilon()
+        return {"eps": f"{spent:.2f}"} if spent is not None else {}
+
     def state(self) -> dict[str, Any]:
         return {"accountant_history": list(self.accountant.history) if self.accountant else []}
 

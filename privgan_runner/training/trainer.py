@@ -171,7 +171,9 @@ class Trainer:
             if on_log:
                 on_log(means, done)
             bar.update(len(rows))
-            bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", refresh=False)
+            if self.progress:
+                bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", **privacy.progress(),
+                                refresh=False)
             pending = 0
 
         try:
