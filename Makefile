@@ -29,7 +29,7 @@ QUICK_MODEL  := model=dcgan '~model.arch' model.conditional=true model.width=32 
 QUICK_PIGAN  := $(QUICK_MODEL) privacy.warmup_epochs=20 privacy.q_pretrain_epochs=5
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-all bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon
+.PHONY: help run lint test test-all bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -50,10 +50,16 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 run: $(VENV)/.installed ## set up .venv if needed and run the default experiment (extra overrides: ARGS="...")
 	$(PY) -m privgan_runner $(ARGS)
 
-test: $(VENV)/.installed-dev ## set up .venv with dev extras and run the test suite (no slow tests)
+LINTED := privgan_runner tests scripts conf
+
+lint: $(VENV)/.installed-dev ## ruff: lint and format check
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
+
+test: lint ## set up .venv with dev extras, lint, and run the test suite (no slow tests)
 	$(PY) -m pytest -q $(ARGS)
 
-test-all: $(VENV)/.installed-dev ## the test suite including slow tests
+test-all: lint ## the test suite including slow tests
 	$(PY) -m pytest -q -m "slow or not slow" $(ARGS)
 
 bench: $(VENV)/.installed ## training steps/s against a naive DataLoader + eager baseline (ARGS="--device cuda")

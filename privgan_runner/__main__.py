@@ -1,4 +1,5 @@
 """`python -m privgan_runner [overrides]`: the Hydra app. All the work is in pipeline.run."""
+
 import sys
 
 import hydra

@@ -1,12 +1,13 @@
 """The Python API: run an experiment, or read a finished run folder back, without the command line.
 
-    import privgan_runner as pr
+import privgan_runner as pr
 
-    results = pr.run(["regularizer=spectral_norm", "trainer.epochs=50"], run_dir="outputs/sn")
-    run = pr.load_run("outputs/sn")
-    run.results["attacks"]["white_box"]["auc"], run.scores("white_box")["scores"], run.history[-1]
-    images = run.sample(16)          # G is built and loaded on first use
+results = pr.run(["regularizer=spectral_norm", "trainer.epochs=50"], run_dir="outputs/sn")
+run = pr.load_run("outputs/sn")
+run.results["attacks"]["white_box"]["auc"], run.scores("white_box")["scores"], run.history[-1]
+images = run.sample(16)          # G is built and loaded on first use
 """
+
 from __future__ import annotations
 
 import time
@@ -66,8 +67,10 @@ class Run:
     def results(self) -> Results:
         results = self.folder.results()
         if results is None:
-            raise FileNotFoundError(f"{self.folder.results_file}: the run has no (readable) results.json yet; "
-                                    f"its status: {self.folder.status()}")
+            raise FileNotFoundError(
+                f"{self.folder.results_file}: the run has no (readable) results.json yet; "
+                f"its status: {self.folder.status()}"
+            )
         return results
 
     @property
@@ -114,8 +117,9 @@ class Run:
         from .pipeline import build_components
 
         parts = build_components(self.config)
-        G, D = parts.privacy.build_models(parts.model, parts.dataset.image_size, parts.dataset.channels,
-                                          parts.dataset.n_classes)
+        G, D = parts.privacy.build_models(
+            parts.model, parts.dataset.image_size, parts.dataset.channels, parts.dataset.n_classes
+        )
         D = parts.regularizer.wrap(D)
         state = torch.load(self.folder.last_checkpoint, map_location="cpu", weights_only=False)
         G.load_state_dict(state["G"])
@@ -136,9 +140,17 @@ class Run:
         from .artifacts import sample_generator
 
         G, _, parts = self._models
-        return sample_generator(G, n, z_dim=parts.model.z_dim, conditional=parts.model.conditional,
-                                n_classes=parts.dataset.n_classes, privacy=parts.privacy, device="cpu",
-                                seed=seed, labels=labels)
+        return sample_generator(
+            G,
+            n,
+            z_dim=parts.model.z_dim,
+            conditional=parts.model.conditional,
+            n_classes=parts.dataset.n_classes,
+            privacy=parts.privacy,
+            device="cpu",
+            seed=seed,
+            labels=labels,
+        )
 
 
 def load_run(path: str | Path) -> Run:

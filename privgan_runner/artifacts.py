@@ -3,6 +3,7 @@
 D's outputs on the attacked records are computed once (in eval mode, in batches) and cached, so
 attacks and metrics that read the same outputs do not recompute them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ class TrainedGAN:
             self.D.eval()
             chunks = []
             for start in range(0, len(idx), self.batch_size):
-                sel = torch.as_tensor(idx[start: start + self.batch_size])
+                sel = torch.as_tensor(idx[start : start + self.batch_size])
                 x = self.pool.images[sel].to(self.device)
                 y = self.pool.labels[sel].to(self.device) if self.conditional else None
                 chunks.append(self.privacy.d_views(self.D, x, y).float().cpu())
@@ -67,14 +68,34 @@ class TrainedGAN:
 
     def sample(self, n: int, labels: torch.Tensor | None = None, seed: int | None = None) -> torch.Tensor:
         """n generated images (CPU, [-1, 1]); class labels drawn uniformly when the model is conditional."""
-        return sample_generator(self.G, n, z_dim=self.z_dim, conditional=self.conditional,
-                                n_classes=self.pool.n_classes, privacy=self.privacy, device=self.device,
-                                seed=self.seed if seed is None else seed, labels=labels, batch_size=self.batch_size)
+        return sample_generator(
+            self.G,
+            n,
+            z_dim=self.z_dim,
+            conditional=self.conditional,
+            n_classes=self.pool.n_classes,
+            privacy=self.privacy,
+            device=self.device,
+            seed=self.seed if seed is None else seed,
+            labels=labels,
+            batch_size=self.batch_size,
+        )
 
 
 @torch.no_grad()
-def sample_generator(G, n: int, *, z_dim: int, conditional: bool, n_classes: int, privacy, device, seed: int,
-                     labels: torch.Tensor | None = None, batch_size: int = 512) -> torch.Tensor:
+def sample_generator(
+    G,
+    n: int,
+    *,
+    z_dim: int,
+    conditional: bool,
+    n_classes: int,
+    privacy,
+    device,
+    seed: int,
+    labels: torch.Tensor | None = None,
+    batch_size: int = 512,
+) -> torch.Tensor:
     """n images from G (CPU, [-1, 1]) from a seeded generator: labels uniform over the classes when
     conditional and not given, membership codes as the mechanism samples them."""
     G.eval()
@@ -86,7 +107,7 @@ def sample_generator(G, n: int, *, z_dim: int, conditional: bool, n_classes: int
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         z = torch.randn(b, z_dim, generator=gen).to(device)
-        y = labels[start: start + b].to(device) if conditional else None
-        c = codes[start: start + b].to(device) if codes is not None else None
+        y = labels[start : start + b].to(device) if conditional else None
+        c = codes[start : start + b].to(device) if codes is not None else None
         out.append(G(z, y, c).float().cpu())
     return torch.cat(out)

@@ -3,9 +3,11 @@
 Every group option is a yaml file naming its class with `_target_`; keys that describe the option
 rather than configure the class (`name`, and those a caller consumes itself) are not passed on.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, TypeVar
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 

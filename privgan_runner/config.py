@@ -3,6 +3,7 @@
 Each option's own parameters are checked by its class when it is built (see components.build);
 what is checked here is what no single option owns.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -52,15 +53,23 @@ def reattack_config(trained: dict | None, current: DictConfig, overrides: list[s
             continue
         now, then = OmegaConf.select(current, key, default=None), model.get(key)
         if then is not None and now != then:
-            raise ConfigError(key, f"is {then!r} for the model trained in this run folder, not {now!r}: a re-attack "
-                                   "takes the model's configuration from job.json (give only attack=, metric= and "
-                                   "execution overrides, or train a new run folder)")
+            raise ConfigError(
+                key,
+                f"is {then!r} for the model trained in this run folder, not {now!r}: a re-attack "
+                "takes the model's configuration from job.json (give only attack=, metric= and "
+                "execution overrides, or train a new run folder)",
+            )
     merged = OmegaConf.create(trained)
     for key in kept:
         value = OmegaConf.select(current, key, default=None)
         if value is not None or key in ("attack", "metric"):
-            OmegaConf.update(merged, key, OmegaConf.to_container(value, resolve=True)
-                             if OmegaConf.is_config(value) else value, force_add=True, merge=False)
+            OmegaConf.update(
+                merged,
+                key,
+                OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value,
+                force_add=True,
+                merge=False,
+            )
     return merged
 
 
@@ -92,7 +101,9 @@ def check_top_level(cfg: DictConfig) -> None:
         raise ConfigError("dataset.member_fraction", f"must be in (0, 1) (exclusive), got {fraction!r}")
     max_samples = _number(cfg, "dataset.max_samples")
     if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 2):
-        raise ConfigError("dataset.max_samples", f"must be null (the whole pool) or an integer >= 2, got {max_samples!r}")
+        raise ConfigError(
+            "dataset.max_samples", f"must be null (the whole pool) or an integer >= 2, got {max_samples!r}"
+        )
     stages = list(_number(cfg, "stages"))
     unknown = [s for s in stages if s not in STAGES]
     if unknown or not stages:

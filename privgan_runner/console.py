@@ -4,14 +4,22 @@ Every attack's shared figures in one table; beside it each attack's own headline
 metrics, read from results.json's figure descriptions (`figures`), so a new attack's figures show up
 without an edit here.
 """
+
 from __future__ import annotations
 
 import logging
 
 #: the shared columns of the table: (figure, header, width)
-COLUMNS = (("auc", "AUC", 6), ("auc_ci", "95% CI", 13), ("tpr_at_1pct_fpr", "TPR@1%", 7),
-           ("tpr_at_0p1pct_fpr", "TPR@.1%", 7), ("top_m_accuracy", "top-m", 6), ("chance", "chance", 6),
-           ("f1", "F1", 6), ("balanced_accuracy", "bal.acc", 7))
+COLUMNS = (
+    ("auc", "AUC", 6),
+    ("auc_ci", "95% CI", 13),
+    ("tpr_at_1pct_fpr", "TPR@1%", 7),
+    ("tpr_at_0p1pct_fpr", "TPR@.1%", 7),
+    ("top_m_accuracy", "top-m", 6),
+    ("chance", "chance", 6),
+    ("f1", "F1", 6),
+    ("balanced_accuracy", "bal.acc", 7),
+)
 SHARED = {c[0] for c in COLUMNS}
 
 
@@ -28,12 +36,16 @@ def summary_lines(results: dict) -> list[str]:
     lines = [head + (f"  ({results['run_dir']})" if results.get("run_dir") else "")]
     train = results.get("train") or {}
     if train:
-        lines.append(f"train: {train.get('steps')} steps in {train.get('seconds')} s on {train.get('device')}"
-                     + (f"  ({train['message']})" if train.get("message") else ""))
+        lines.append(
+            f"train: {train.get('steps')} steps in {train.get('seconds')} s on {train.get('device')}"
+            + (f"  ({train['message']})" if train.get("message") else "")
+        )
     privacy = results.get("privacy") or {}
     if isinstance(privacy.get("epsilon"), (int, float)):
-        lines.append(f"privacy: {privacy.get('mechanism')} spent epsilon = {privacy['epsilon']:.3f} at delta = "
-                     f"{privacy.get('delta'):g} ({privacy.get('accountant')}, {privacy.get('steps')} D steps)")
+        lines.append(
+            f"privacy: {privacy.get('mechanism')} spent epsilon = {privacy['epsilon']:.3f} at delta = "
+            f"{privacy.get('delta'):g} ({privacy.get('accountant')}, {privacy.get('steps')} D steps)"
+        )
     attacks = results.get("attacks") or {}
     described = results.get("figures") or {}
     if attacks:
@@ -42,8 +54,11 @@ def summary_lines(results: dict) -> list[str]:
         for name, f in attacks.items():
             lines.append(f"{name:<12} " + " ".join(f"{_fmt(f.get(key)):>{width}}" for key, _, width in COLUMNS))
         for name, f in attacks.items():
-            own = [key.split(".", 1)[1] for key, d in described.items()
-                   if key.startswith(name + ".") and d.get("headline") and key.split(".", 1)[1] not in SHARED]
+            own = [
+                key.split(".", 1)[1]
+                for key, d in described.items()
+                if key.startswith(name + ".") and d.get("headline") and key.split(".", 1)[1] not in SHARED
+            ]
             shown = [f"{k}={_fmt(f.get(k))}" for k in own if k in f]
             if shown:
                 lines.append(f"  {name}: " + "  ".join(shown))
@@ -51,8 +66,10 @@ def summary_lines(results: dict) -> list[str]:
         lines += [f"  note: {n}" for n in sorted(notes)]
     metrics = results.get("metrics") or {}
     if metrics:
-        lines.append("metrics: " + "  ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()
-                                              if isinstance(v, (int, float)) or v is None))
+        lines.append(
+            "metrics: "
+            + "  ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if isinstance(v, (int, float)) or v is None)
+        )
     if results.get("error"):
         lines.append(f"error: {results['error']}")
     return lines

@@ -4,14 +4,16 @@ Each file is written to a temporary file beside it, flushed to disk (fsync), giv
 user's umask asks for (a temporary file is created 0600; a run folder on a shared cluster must be
 readable by the group when the umask says so), then renamed over the target.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def _umask() -> int:

@@ -5,6 +5,7 @@ Every stage reads what it needs from the run folder (membership.npz, checkpoints
 `stages=[attack,evaluate]` re-attacks a trained model in an existing run folder without retraining; the
 model's configuration then comes from the folder's job.json (config.reattack_config).
 """
+
 from __future__ import annotations
 
 import logging
@@ -123,8 +124,12 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
         membership.save(folder.membership_file)
     folder.write_status("running", "setup")
     stage = "setup"
-    results: Results = {"status": "running", "experiment": cfg.get("name"), "seed": int(cfg.seed),
-                        "run_dir": str(folder.path)}
+    results: Results = {
+        "status": "running",
+        "experiment": cfg.get("name"),
+        "seed": int(cfg.seed),
+        "run_dir": str(folder.path),
+    }
     try:
         parts.logger.start(folder.path, config)
         results["dataset"] = _dataset_record(cfg, parts, pool, membership)
@@ -141,17 +146,27 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
             train, results["privacy"] = _load_checkpoint(folder, G, D, parts.privacy)
         results["train"] = {k: v for k, v in train.items() if k != "status"}
         if train["status"] == "collapsed":
-            results.update(status="collapsed", attacks={}, metrics={},
-                           attacks_reason=f"training collapsed: {train['message']}")
+            results.update(
+                status="collapsed", attacks={}, metrics={}, attacks_reason=f"training collapsed: {train['message']}"
+            )
             return _finish(cfg, parts, results, folder, "train", train["message"])
 
         from .artifacts import TrainedGAN
         from .training.trainer import resolve_device
 
-        trained = TrainedGAN(G=G, D=D, objective=parts.objective, pool=pool, membership=membership,
-                             z_dim=parts.model.z_dim, conditional=parts.model.conditional,
-                             device=resolve_device(parts.trainer.device_name), privacy=parts.privacy,
-                             seed=int(cfg.seed), pool_name=str(cfg.dataset.name))
+        trained = TrainedGAN(
+            G=G,
+            D=D,
+            objective=parts.objective,
+            pool=pool,
+            membership=membership,
+            z_dim=parts.model.z_dim,
+            conditional=parts.model.conditional,
+            device=resolve_device(parts.trainer.device_name),
+            privacy=parts.privacy,
+            seed=int(cfg.seed),
+            pool_name=str(cfg.dataset.name),
+        )
         trained.G.to(trained.device)
         trained.D.to(trained.device)
         attack_scores: dict = {}
@@ -177,14 +192,21 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
 
 
 def _dataset_record(cfg, parts: Components, pool, membership) -> dict:
-    record = {"name": cfg.dataset.name, "n_members": len(membership.member_idx),
-              "n_nonmembers": len(membership.nonmember_idx), "pool_size": len(pool),
-              "image_size": parts.dataset.image_size, "channels": parts.dataset.channels,
-              "sha256": pool.content_hash()}
+    record = {
+        "name": cfg.dataset.name,
+        "n_members": len(membership.member_idx),
+        "n_nonmembers": len(membership.nonmember_idx),
+        "pool_size": len(pool),
+        "image_size": parts.dataset.image_size,
+        "channels": parts.dataset.channels,
+        "sha256": pool.content_hash(),
+    }
     if "member_groups" in membership.extra:
-        record.update(n_member_groups=len(membership.extra["member_groups"]),
-                      n_nonmember_groups=len(membership.extra["nonmember_groups"]),
-                      split="provider partition" if pool.member_groups is not None else "seeded, by group")
+        record.update(
+            n_member_groups=len(membership.extra["member_groups"]),
+            n_nonmember_groups=len(membership.extra["nonmember_groups"]),
+            split="provider partition" if pool.member_groups is not None else "seeded, by group",
+        )
     return record
 
 
@@ -230,8 +252,9 @@ def _load_data(cfg: DictConfig, parts: Components, folder: RunFolder, train: boo
     if not train and folder.membership_file.exists():
         return pool, Membership.load(folder.membership_file), False  # re-attacking: the model's own split
     if pool.groups is not None:  # records of one group (IDC patient) never straddle the split
-        membership = split_by_group(pool.groups, cfg.dataset.member_fraction, cfg.dataset.max_samples,
-                                    int(cfg.seed), pool.member_groups)
+        membership = split_by_group(
+            pool.groups, cfg.dataset.member_fraction, cfg.dataset.max_samples, int(cfg.seed), pool.member_groups
+        )
     else:
         membership = split_pool(len(pool), cfg.dataset.member_fraction, cfg.dataset.max_samples, int(cfg.seed))
     return pool, membership, True
@@ -246,15 +269,34 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
     members = torch.as_tensor(membership.member_idx)
     codes = parts.privacy.member_codes(len(members), seed)
     resume = Checkpoint(folder.resume_checkpoint)
-    result = parts.trainer.fit(G, D, parts.objective, parts.regularizer, pool.images[members], pool.labels[members],
-                               z_dim=parts.model.z_dim, conditional=parts.model.conditional,
-                               privacy=parts.privacy, codes=codes, n_classes=pool.n_classes, on_log=parts.logger.log,
-                               checkpoint=resume)
+    result = parts.trainer.fit(
+        G,
+        D,
+        parts.objective,
+        parts.regularizer,
+        pool.images[members],
+        pool.labels[members],
+        z_dim=parts.model.z_dim,
+        conditional=parts.model.conditional,
+        privacy=parts.privacy,
+        codes=codes,
+        n_classes=pool.n_classes,
+        on_log=parts.logger.log,
+        checkpoint=resume,
+    )
     summary = result.summary()
-    write_torch(folder.last_checkpoint,
-                {"G": G.state_dict(), "D": D.state_dict(), "privacy": parts.privacy.state(),
-                 "privacy_record": parts.privacy.describe(), "member_codes": codes, "train": summary,
-                 "history": result.history})
+    write_torch(
+        folder.last_checkpoint,
+        {
+            "G": G.state_dict(),
+            "D": D.state_dict(),
+            "privacy": parts.privacy.state(),
+            "privacy_record": parts.privacy.describe(),
+            "member_codes": codes,
+            "train": summary,
+            "history": result.history,
+        },
+    )
     folder.write_history(result.history)
     resume.path.unlink(missing_ok=True)  # training is over: last.pt is the record
     return summary
@@ -265,8 +307,11 @@ def _load_checkpoint(folder: RunFolder, G, D, privacy) -> tuple[dict, dict]:
     import torch
 
     if not folder.last_checkpoint.exists():
-        raise ConfigError("stages", f"'train' is not among the stages, but there is no trained model at "
-                                    f"{folder.last_checkpoint}: re-attack a run folder whose training finished")
+        raise ConfigError(
+            "stages",
+            f"'train' is not among the stages, but there is no trained model at "
+            f"{folder.last_checkpoint}: re-attack a run folder whose training finished",
+        )
     state = torch.load(folder.last_checkpoint, map_location="cpu", weights_only=False)
     G.load_state_dict(state["G"])
     D.load_state_dict(state["D"])
@@ -292,14 +337,21 @@ def _attack(parts: Components, trained, folder: RunFolder, seed: int):
     for attack in parts.attacks:
         s = attack.scores(trained)
         drawn.update(s.split)
-        write_npz(folder.scores_file(attack.name), scores=s.scores, is_member=s.is_member,
-                  record_idx=s.record_idx, threshold=float("nan") if s.threshold is None else s.threshold)
+        write_npz(
+            folder.scores_file(attack.name),
+            scores=s.scores,
+            is_member=s.is_member,
+            record_idx=s.record_idx,
+            threshold=float("nan") if s.threshold is None else s.threshold,
+        )
         # attacks that score alike (white_box and top_m read the same d(x)) share one bootstrap
         key = (hashlib.sha1(s.scores.tobytes() + s.is_member.tobytes()).hexdigest(), attack.bootstrap)
         if key not in intervals:
             intervals[key] = bootstrap_auc_ci(s.is_member, s.scores.astype("float64"), attack.bootstrap, seed)
-        figures[attack.name] = {**membership_figures(s.scores, s.is_member, s.threshold, attack.bootstrap, seed,
-                                                     auc_ci=intervals[key]), **s.extra}
+        figures[attack.name] = {
+            **membership_figures(s.scores, s.is_member, s.threshold, attack.bootstrap, seed, auc_ci=intervals[key]),
+            **s.extra,
+        }
         all_scores[attack.name] = s
     if drawn:  # e.g. the Monte-Carlo attack's PCA reference set: every figure stays traceable
         trained.membership.extra.update(drawn)

@@ -1,4 +1,5 @@
 """The run folder's plots: ROC of every attack on log-log axes, score histograms, a sample grid."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,14 @@ def log_roc(ax, curves: dict, floor: float) -> None:
         ax.plot(np.maximum(fpr, floor), np.maximum(tpr, floor), styles[i % 4], label=f"{label} (AUC {auc:.3f})")
     grid = np.logspace(np.log10(floor), 0, 50)
     ax.plot(grid, grid, color="grey", lw=0.8, label="chance")
-    ax.set(xscale="log", yscale="log", xlabel="false positive rate", ylabel="true positive rate",
-           xlim=(floor, 1), ylim=(floor, 1.05))
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        xlim=(floor, 1),
+        ylim=(floor, 1.05),
+    )
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
 
 

@@ -5,6 +5,7 @@ direction is better, whether it is a headline figure, its range and unit), and a
 descriptions into results.json's `figures`. The console, W&B and the report read them from there, so
 a new attack's figures reach all three without an edit anywhere else.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

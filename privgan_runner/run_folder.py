@@ -16,6 +16,7 @@ that say how it runs rather than what it computes, so a requeued job may land on
 elsewhere and still be the same job. A folder that holds another job's work (a sweep re-run with other
 seeds or overrides into the same folder) is refused before anything in it is touched.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,9 +29,20 @@ from typing import Any
 from .errors import RunFolderError
 
 #: keys that change how a job runs, not what it computes
-EXECUTION_KEYS = ("stages", "resume", "logger", "dataset.root", "dataset.download", "trainer.device",
-                  "trainer.progress", "trainer.log_every", "trainer.checkpoint_every", "trainer.cuda_graph",
-                  "trainer.warmup_steps", "trainer.channels_last")
+EXECUTION_KEYS = (
+    "stages",
+    "resume",
+    "logger",
+    "dataset.root",
+    "dataset.download",
+    "trainer.device",
+    "trainer.progress",
+    "trainer.log_every",
+    "trainer.checkpoint_every",
+    "trainer.cuda_graph",
+    "trainer.warmup_steps",
+    "trainer.channels_last",
+)
 #: what the attack and evaluate stages use: a trained model may be re-attacked with other lists
 EVALUATION_KEYS = ("attack", "metric")
 JOB_FILE = "job.json"
@@ -57,8 +69,10 @@ class RunFolder:
     def write_status(self, status: str, stage: str, message: str = "") -> None:
         from .io import write_json
 
-        write_json(self.status_file, {"status": status, "stage": stage, "message": message,
-                                      "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        write_json(
+            self.status_file,
+            {"status": status, "stage": stage, "message": message, "time": time.strftime("%Y-%m-%dT%H:%M:%S")},
+        )
 
     def status(self) -> dict | None:
         return _read(self.status_file)
@@ -112,8 +126,11 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
 def identity(config: dict, training_only: bool) -> dict[str, Any]:
     """The config's flat keys that define the job (with `training_only`, those that define the trained model)."""
     dropped = EXECUTION_KEYS + (EVALUATION_KEYS if training_only else ())
-    return {k: v for k, v in _flat(json.loads(json.dumps(config, default=str))).items()
-            if not any(k == d or k.startswith(d + ".") for d in dropped)}
+    return {
+        k: v
+        for k, v in _flat(json.loads(json.dumps(config, default=str))).items()
+        if not any(k == d or k.startswith(d + ".") for d in dropped)
+    }
 
 
 def _differences(old: dict, new: dict, most: int = 6) -> str:
@@ -141,17 +158,23 @@ def check_run_folder(run_dir: Path, config: dict, trains: bool, resume: bool) ->
     where = f"run folder {run_dir}"
     before, now = identity(previous, training_only=True), identity(config, training_only=True)
     if before != now:
-        raise RunFolderError(where, f"holds another job ({_differences(before, now)}). Jobs resume or skip only "
-                             "in their own folder: choose a new hydra.run.dir / hydra.sweep.dir, or pass "
-                             "resume=false to train this job here from scratch.")
+        raise RunFolderError(
+            where,
+            f"holds another job ({_differences(before, now)}). Jobs resume or skip only "
+            "in their own folder: choose a new hydra.run.dir / hydra.sweep.dir, or pass "
+            "resume=false to train this job here from scratch.",
+        )
     finished = results if results and results.get("status") in ("completed", "collapsed") else None
     if not trains or finished is None:
         return None
     before, now = identity(finished.get("config") or previous, False), identity(config, False)
     if before != now:
-        raise RunFolderError(where, f"holds this job's trained model, attacked and evaluated with other lists "
-                             f"({_differences(before, now)}): run stages=[attack,evaluate] here to attack it "
-                             "again without retraining.")
+        raise RunFolderError(
+            where,
+            f"holds this job's trained model, attacked and evaluated with other lists "
+            f"({_differences(before, now)}): run stages=[attack,evaluate] here to attack it "
+            "again without retraining.",
+        )
     return finished
 
 

@@ -9,6 +9,7 @@ the device per batch, plain Adam, and the losses read back with .item() every st
     python scripts/bench.py                      # CPU or the GPU, whichever `auto` picks
     python scripts/bench.py --device cuda --cuda-graph --channels-last
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,16 @@ def naive_steps_per_second(G, D, images, objective, batch_size, steps, device, z
 def ours_steps_per_second(G, D, images, labels, objective, args, device, lr) -> float:
     per_epoch = images.shape[0] // args.batch_size
     epochs = max(1, -(-args.steps // per_epoch))
-    trainer = Trainer(epochs=epochs, batch_size=args.batch_size, lr=lr, device=str(device), progress=False,
-                      log_every=50, cuda_graph=args.cuda_graph, channels_last=args.channels_last)
+    trainer = Trainer(
+        epochs=epochs,
+        batch_size=args.batch_size,
+        lr=lr,
+        device=str(device),
+        progress=False,
+        log_every=50,
+        cuda_graph=args.cuda_graph,
+        channels_last=args.channels_last,
+    )
     result = trainer.fit(G, D, objective, NoRegularizer(), images, labels, z_dim=G.z_dim, conditional=False)
     return result.steps / result.seconds
 
@@ -104,16 +113,29 @@ def main(argv=None) -> dict:
 
     naive = naive_steps_per_second(*fresh(), images, objective, args.batch_size, args.steps, device, model.z_dim, lr)
     ours = ours_steps_per_second(*fresh(), images, labels, objective, args, device, lr)
-    figures = {"device": str(device), "torch": torch.__version__, "dataset": args.dataset,
-               "image_size": args.image_size, "width": args.width, "batch_size": args.batch_size,
-               "steps": args.steps, "cuda_graph": args.cuda_graph, "channels_last": args.channels_last,
-               "naive_steps_per_s": round(naive, 2), "ours_steps_per_s": round(ours, 2),
-               "ratio": round(ours / naive, 3)}
-    print(f"device {figures['device']}  DCGAN width {args.width} at {args.image_size}x{args.image_size}, "
-          f"batch {args.batch_size}, {args.steps} G+D steps each")
+    figures = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "dataset": args.dataset,
+        "image_size": args.image_size,
+        "width": args.width,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "cuda_graph": args.cuda_graph,
+        "channels_last": args.channels_last,
+        "naive_steps_per_s": round(naive, 2),
+        "ours_steps_per_s": round(ours, 2),
+        "ratio": round(ours / naive, 3),
+    }
+    print(
+        f"device {figures['device']}  DCGAN width {args.width} at {args.image_size}x{args.image_size}, "
+        f"batch {args.batch_size}, {args.steps} G+D steps each"
+    )
     print(f"  naive DataLoader + eager : {naive:9.2f} steps/s")
-    print(f"  privgan_runner trainer   : {ours:9.2f} steps/s"
-          + ("  (CUDA graph)" if args.cuda_graph and device.type == "cuda" else ""))
+    print(
+        f"  privgan_runner trainer   : {ours:9.2f} steps/s"
+        + ("  (CUDA graph)" if args.cuda_graph and device.type == "cuda" else "")
+    )
     print(f"  ratio ours / naive       : {ours / naive:9.2f}x")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

@@ -1,4 +1,5 @@
 """Shared test helpers: compose the real configs (as users get them) and shrink them."""
+
 from __future__ import annotations
 
 import os
@@ -20,9 +21,16 @@ CONF = REPO / "conf"
 
 #: a run small enough for a test: synthetic 16x16 data, a narrow DCGAN, a few epochs
 TINY = [
-    "dataset=synthetic", "dataset.n_samples=64", "model.width=8", "model.z_dim=16",
-    "trainer.epochs=2", "trainer.batch_size=8", "trainer.progress=false", "trainer.log_every=4",
-    "attack.white_box.bootstrap=20", "attack.top_m.bootstrap=20",
+    "dataset=synthetic",
+    "dataset.n_samples=64",
+    "model.width=8",
+    "model.z_dim=16",
+    "trainer.epochs=2",
+    "trainer.batch_size=8",
+    "trainer.progress=false",
+    "trainer.log_every=4",
+    "attack.white_box.bootstrap=20",
+    "attack.top_m.bootstrap=20",
 ]
 
 
@@ -37,8 +45,14 @@ def options(group: str) -> list[str]:
 
 def run_cli(*args: str, cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "privgan_runner", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "privgan_runner", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """The Python API: run from overrides, read a run folder back, re-attack without retyping the model's config."""
+
 from __future__ import annotations
 
 import json

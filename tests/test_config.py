@@ -1,4 +1,5 @@
 """Every option of every group composes and builds; bad values are refused before any work."""
+
 from __future__ import annotations
 
 import json
@@ -54,18 +55,21 @@ def test_critic_steps_follow_the_objective():
     assert table1.trainer.n_critic == 5 and compose_config("+experiment=lfw_wgan_wc").trainer.n_critic == 5
 
 
-@pytest.mark.parametrize("override,key", [
-    ("dataset.member_fraction=1.5", "dataset.member_fraction"),
-    ("dataset.member_fraction=0", "dataset.member_fraction"),
-    ("trainer.batch_size=-4", "trainer.batch_size"),
-    ("trainer.epochs=0", "trainer.epochs"),
-    ("trainer.lr=-1", "trainer.lr"),
-    ("regularizer=weight_clip regularizer.low=0.1 regularizer.high=0.0", "regularizer.low"),
-    ("dataset.image_size=50", "dataset.image_size"),
-    ("model.conditional=true dataset=synthetic dataset.n_classes=1", "model.conditional"),
-    ("stages=[train,deploy]", "stages"),
-    ("seed=-1", "seed"),
-])
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("dataset.member_fraction=1.5", "dataset.member_fraction"),
+        ("dataset.member_fraction=0", "dataset.member_fraction"),
+        ("trainer.batch_size=-4", "trainer.batch_size"),
+        ("trainer.epochs=0", "trainer.epochs"),
+        ("trainer.lr=-1", "trainer.lr"),
+        ("regularizer=weight_clip regularizer.low=0.1 regularizer.high=0.0", "regularizer.low"),
+        ("dataset.image_size=50", "dataset.image_size"),
+        ("model.conditional=true dataset=synthetic dataset.n_classes=1", "model.conditional"),
+        ("stages=[train,deploy]", "stages"),
+        ("seed=-1", "seed"),
+    ],
+)
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:
         build_components(compose_config(*override.split()))
@@ -79,12 +83,15 @@ def test_batch_larger_than_members_is_refused_before_training(tiny_run, tmp_path
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("override,needle", [
-    ("regularizer=bogus", "regularizer"),
-    ("dataset.member_fraction=1.5", "dataset.member_fraction"),
-    ("trainer.batch_size=-4", "trainer.batch_size"),
-    ("trainer.epochs=0", "trainer.epochs"),
-])
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("regularizer=bogus", "regularizer"),
+        ("dataset.member_fraction=1.5", "dataset.member_fraction"),
+        ("trainer.batch_size=-4", "trainer.batch_size"),
+        ("trainer.epochs=0", "trainer.epochs"),
+    ],
+)
 def test_cli_exits_nonzero_before_work(override, needle, tmp_path):
     proc = run_cli(override, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, timeout=60)
     assert proc.returncode != 0
@@ -109,9 +116,18 @@ def test_tiny_config_is_valid():
 def test_a_failed_job_does_not_stop_the_sweep_and_the_report_marks_it(tmp_path):
     """Job 2 of 2 cannot find its dataset; job 1 completes, and the report shows both."""
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "+experiment=smoke", "dataset=synthetic,cifar10", f"++dataset.root={tmp_path}/none",
-                   "trainer.epochs=2", "trainer.progress=false", "metric=[gen_gap]", f"hydra.sweep.dir={sweep}",
-                   cwd=tmp_path, timeout=300)
+    proc = run_cli(
+        "-m",
+        "+experiment=smoke",
+        "dataset=synthetic,cifar10",
+        f"++dataset.root={tmp_path}/none",
+        "trainer.epochs=2",
+        "trainer.progress=false",
+        "metric=[gen_gap]",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode != 0  # the sweep reports that a job failed ...
     statuses = sorted(json.loads(p.read_text())["status"] for p in sweep.glob("*/status.json"))
     assert statuses == ["completed", "failed"]  # ... after running every job
@@ -126,8 +142,18 @@ def test_a_failed_job_does_not_stop_the_sweep_and_the_report_marks_it(tmp_path):
 
 def test_local_parallel_launcher_runs_every_job(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "hydra/launcher=local", "+experiment=smoke", "seed=0,1", "trainer.epochs=2",
-                   "trainer.progress=false", "metric=[gen_gap]", f"hydra.sweep.dir={sweep}", cwd=tmp_path, timeout=300)
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=local",
+        "+experiment=smoke",
+        "seed=0,1",
+        "trainer.epochs=2",
+        "trainer.progress=false",
+        "metric=[gen_gap]",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = sorted(json.loads(p.read_text())["seed"] for p in sweep.glob("*/results.json"))
     assert results == [0, 1]
@@ -158,13 +184,18 @@ def test_make_refuses_a_sweep_folder_made_with_other_arguments(tmp_path):
     stand_in = ["VENV=" + str(venv), "PY=true", f"SWEEPS={tmp_path / 'sweeps'}"]  # `true` for the interpreter
 
     def make(*args):
-        return subprocess.run(["make", "-C", str(REPO), "pigan-n", *stand_in, *args],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            ["make", "-C", str(REPO), "pigan-n", *stand_in, *args], capture_output=True, text=True, timeout=60
+        )
 
     assert make("SEEDS=0", "ARGS=trainer.epochs=3").returncode == 0
     assert make("SEEDS=0", "ARGS=trainer.epochs=3").returncode == 0  # the same sweep again: resumes
     refused = make("SEEDS=0,1,2", "ARGS=trainer.epochs=3")
-    assert refused.returncode != 0 and "was made with" in refused.stderr and "SEEDS=0 ARGS=trainer.epochs=3" in refused.stderr
+    assert (
+        refused.returncode != 0
+        and "was made with" in refused.stderr
+        and "SEEDS=0 ARGS=trainer.epochs=3" in refused.stderr
+    )
     assert make("SEEDS=0,1,2", "TAG=three").returncode == 0  # a new folder
     assert (tmp_path / "sweeps" / "pigan_n_three" / "make_args").read_text() == "SEEDS=0,1,2 ARGS="
 

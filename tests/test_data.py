@@ -1,4 +1,5 @@
 """Datasets load in [-1, 1] at the asked size; IDX files are found in every layout; splits are exact."""
+
 from __future__ import annotations
 
 import gzip
@@ -38,9 +39,17 @@ def test_lfw_sn_runs_on_the_lfw_subset(tmp_path):
 
     from .conftest import compose_config
 
-    cfg = compose_config("+experiment=lfw_sn", "dataset=lfw_subset", "dataset.image_size=16", "model.width=8",
-                         "trainer.batch_size=10", "trainer.epochs=2", "trainer.progress=false",
-                         "attack.white_box.bootstrap=0", "attack.top_m.bootstrap=0")
+    cfg = compose_config(
+        "+experiment=lfw_sn",
+        "dataset=lfw_subset",
+        "dataset.image_size=16",
+        "model.width=8",
+        "trainer.batch_size=10",
+        "trainer.epochs=2",
+        "trainer.progress=false",
+        "attack.white_box.bootstrap=0",
+        "attack.top_m.bootstrap=0",
+    )
     results = pipeline.run(cfg, run_dir=tmp_path / "run")
     assert results["status"] == "completed" and results["dataset"]["n_members"] == 50
     assert results["config"]["regularizer"]["name"] == "spectral_norm"
@@ -119,8 +128,10 @@ def _cifar_fixture(folder, per_batch=4):
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-                 "labels": rng.integers(0, 10, per_batch).tolist()}
+        batch = {
+            "data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            "labels": rng.integers(0, 10, per_batch).tolist(),
+        }
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
 
@@ -233,9 +244,18 @@ def test_idc_pipeline_reports_patient_counts(tmp_path):
     from .conftest import compose_config
 
     _idc_tree(tmp_path / "data", patients=tuple(str(10000 + i) for i in range(8)), per=4)
-    cfg = compose_config("dataset=idc", f"dataset.root={tmp_path / 'data'}", "dataset.member_fraction=0.5",
-                         "model.width=8", "trainer.epochs=1", "trainer.batch_size=4", "trainer.progress=false",
-                         "attack.white_box.bootstrap=0", "attack.top_m.bootstrap=0", "metric=[gen_gap]")
+    cfg = compose_config(
+        "dataset=idc",
+        f"dataset.root={tmp_path / 'data'}",
+        "dataset.member_fraction=0.5",
+        "model.width=8",
+        "trainer.epochs=1",
+        "trainer.batch_size=4",
+        "trainer.progress=false",
+        "attack.white_box.bootstrap=0",
+        "attack.top_m.bootstrap=0",
+        "metric=[gen_gap]",
+    )
     results = pipeline.run(cfg, run_dir=tmp_path / "run")
     d = results["dataset"]
     assert d["n_member_groups"] + d["n_nonmember_groups"] == 8 and d["split"] == "seeded, by group"

@@ -1,4 +1,5 @@
 """DP-SGD on D: accounting matches Opacus, per-sample gradients are clipped, the G step leaves none."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,9 +28,24 @@ def _dp_step(batch_size=8, n=32, conditional=False, labels=None, G_wrapper=None,
     trainer = Trainer(epochs=1, batch_size=batch_size, device="cpu", progress=False)
     codes = torch.zeros(n, dtype=torch.long)
     Y = pool.labels if labels is None else labels(pool.labels)
-    step = mech.make_step(G, D, JS(), NoRegularizer(), trainer=trainer, device=torch.device("cpu"), z_dim=8,
-                          conditional=conditional, members=(pool.images, Y, codes), steps=10, n_classes=10)
-    batch = pool.images[:batch_size].unsqueeze(0), pool.labels[:batch_size].unsqueeze(0), codes[:batch_size].unsqueeze(0)
+    step = mech.make_step(
+        G,
+        D,
+        JS(),
+        NoRegularizer(),
+        trainer=trainer,
+        device=torch.device("cpu"),
+        z_dim=8,
+        conditional=conditional,
+        members=(pool.images, Y, codes),
+        steps=10,
+        n_classes=10,
+    )
+    batch = (
+        pool.images[:batch_size].unsqueeze(0),
+        pool.labels[:batch_size].unsqueeze(0),
+        codes[:batch_size].unsqueeze(0),
+    )
     return mech, step, D, batch
 
 
@@ -47,8 +63,9 @@ def test_epsilon_in_results_equals_opacus_recomputed(tiny_run):
 
 
 def test_explicit_noise_multiplier_and_broken_sampling_are_reported(tiny_run):
-    results, _ = tiny_run("privacy=dpsgd", "privacy.noise_multiplier=2.0", "privacy.poisson_sampling=false",
-                          "privacy.accountant=prv")
+    results, _ = tiny_run(
+        "privacy=dpsgd", "privacy.noise_multiplier=2.0", "privacy.poisson_sampling=false", "privacy.accountant=prv"
+    )
     p = results["privacy"]
     assert p["noise_multiplier"] == 2.0 and p["accountant"] == "prv"
     assert "not a guarantee" in p["accounting_note"]
@@ -78,7 +95,8 @@ def test_averaged_clipped_gradients_respect_the_bound():
     mech, step, D, batch = _dp_step(batch_size=8, noise_multiplier=0.0, max_grad_norm=1e-3, poisson_sampling=False)
     norms = []
     step.opt_d.original_optimizer.register_step_pre_hook(
-        lambda opt, a, k: norms.append(torch.cat([p.grad.flatten() for p in D.parameters()]).norm()))
+        lambda opt, a, k: norms.append(torch.cat([p.grad.flatten() for p in D.parameters()]).norm())
+    )
     step(*batch)
     assert norms and float(norms[0]) <= 1e-3 * (1 + 1e-4)
 
@@ -93,22 +111,26 @@ def test_generator_step_leaves_no_per_sample_state_on_d():
     assert mech.spent_epsilon() > 0
 
 
-@pytest.mark.parametrize("override,key", [
-    ("privacy.epsilon=0", "privacy.epsilon"),
-    ("privacy.epsilon=-1", "privacy.epsilon"),
-    ("privacy.delta=0", "privacy.delta"),
-    ("privacy.delta=1.5", "privacy.delta"),
-    ("privacy.max_grad_norm=0", "privacy.max_grad_norm"),
-    ("privacy.accountant=moments", "privacy.accountant"),
-])
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("privacy.epsilon=0", "privacy.epsilon"),
+        ("privacy.epsilon=-1", "privacy.epsilon"),
+        ("privacy.delta=0", "privacy.delta"),
+        ("privacy.delta=1.5", "privacy.delta"),
+        ("privacy.max_grad_norm=0", "privacy.max_grad_norm"),
+        ("privacy.accountant=moments", "privacy.accountant"),
+    ],
+)
 def test_bad_dp_values_are_refused(override, key):
     with pytest.raises(ConfigError) as err:
         build_components(compose_config("privacy=dpsgd", override))
     assert err.value.key == key
 
 
-@pytest.mark.parametrize("regularizer,reason", [("gradient_penalty", "double backward"),
-                                                 ("spectral_norm", "per-sample gradients")])
+@pytest.mark.parametrize(
+    "regularizer,reason", [("gradient_penalty", "double backward"), ("spectral_norm", "per-sample gradients")]
+)
 def test_unwrappable_discriminators_are_refused_with_the_reason(tiny_run, regularizer, reason):
     with pytest.raises(ConfigError, match=reason):
         tiny_run("privacy=dpsgd", f"regularizer={regularizer}")
@@ -171,8 +193,13 @@ def test_a_weight_penalty_that_dp_would_drop_is_refused(tiny_run):
 
 def test_reattacking_a_dp_run_keeps_training_s_privacy_record(tiny_run):
     results, run_dir = tiny_run("privacy=dpsgd", "privacy.epsilon=5")
-    again, _ = tiny_run("privacy=dpsgd", "privacy.epsilon=5", "stages=[attack,evaluate]",
-                        "attack=[white_box,top_m,tvd]", run_dir=run_dir)
+    again, _ = tiny_run(
+        "privacy=dpsgd",
+        "privacy.epsilon=5",
+        "stages=[attack,evaluate]",
+        "attack=[white_box,top_m,tvd]",
+        run_dir=run_dir,
+    )
     assert again["privacy"] == results["privacy"]
     assert again["privacy"]["epsilon"] > 4.9 and again["privacy"]["steps"] == results["privacy"]["steps"] > 0
     assert "tvd" in again["attacks"]

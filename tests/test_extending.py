@@ -1,6 +1,7 @@
 """A new attack, written in one file and registered by a yaml in the user's own config folder, reaches the
 console, results.json, the report and the W&B summary with no edit anywhere else; re-attacking keeps the
 training job's Hydra record; the summary reaches Hydra's job log."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,13 @@ import textwrap
 
 from .conftest import run_cli
 
-SMOKE = ["+experiment=smoke", "trainer.epochs=2", "trainer.progress=false", "metric=[gen_gap]",
-         "attack.white_box.bootstrap=20"]
+SMOKE = [
+    "+experiment=smoke",
+    "trainer.epochs=2",
+    "trainer.progress=false",
+    "metric=[gen_gap]",
+    "attack.white_box.bootstrap=20",
+]
 
 ATTACK = '''
 import numpy as np
@@ -39,15 +45,23 @@ def test_a_new_attack_reaches_console_report_and_wandb(tmp_path, monkeypatch):
     (tmp_path / "my_attacks.py").write_text(textwrap.dedent(ATTACK))
     conf = tmp_path / "my_conf" / "attack"
     conf.mkdir(parents=True)
-    (conf / "loudness.yaml").write_text("# @package attack.loudness\n_target_: my_attacks.Loudness\nname: loudness\n"
-                                        "bootstrap: 20\n")
+    (conf / "loudness.yaml").write_text(
+        "# @package attack.loudness\n_target_: my_attacks.Loudness\nname: loudness\nbootstrap: 20\n"
+    )
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("NETRC", "/nonexistent")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     run = tmp_path / "run"
-    proc = run_cli(*SMOKE, f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]", "attack=[white_box,loudness]",
-                   "logger=wandb", "logger.mode=offline", f"hydra.run.dir={run}", cwd=tmp_path)
+    proc = run_cli(
+        *SMOKE,
+        f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]",
+        "attack=[white_box,loudness]",
+        "logger=wandb",
+        "logger.mode=offline",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((run / "results.json").read_text())
     spread = results["attacks"]["loudness"]["loudness_spread"]

@@ -1,4 +1,5 @@
 """FID / Inception score through torchmetrics on the domain backbone: known answers on known inputs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,18 @@ def _cache(tmp_path, monkeypatch):
 def _trained(G):
     pool = Digits(image_size=8).load()
     split = split_pool(len(pool), 0.1, None, seed=0)
-    return TrainedGAN(G=G, D=nn.Identity(), objective=JS(), pool=pool, membership=split, z_dim=4,
-                      conditional=False, device=torch.device("cpu"), privacy=NoPrivacy(), pool_name="digits")
+    return TrainedGAN(
+        G=G,
+        D=nn.Identity(),
+        objective=JS(),
+        pool=pool,
+        membership=split,
+        z_dim=4,
+        conditional=False,
+        device=torch.device("cpu"),
+        privacy=NoPrivacy(),
+        pool_name="digits",
+    )
 
 
 class Noise(nn.Module):
@@ -72,7 +83,10 @@ def test_inception_backbone_falls_back_honestly(tmp_path, monkeypatch):
     monkeypatch.setenv("PRIVGAN_RUNNER_INCEPTION_WEIGHTS", str(missing))
     out = FID(backbone="inception", n_samples=200, classifier_epochs=1).compute(_trained(Noise()))
     assert out["fid_backbone"] == "digits-cnn"
-    assert str(missing) in out["fid_inception_unavailable"] and "domain backbone was used" in out["fid_inception_unavailable"]
+    assert (
+        str(missing) in out["fid_inception_unavailable"]
+        and "domain backbone was used" in out["fid_inception_unavailable"]
+    )
 
 
 def test_inception_backbone_is_used_when_its_weights_are_on_disk(tmp_path, monkeypatch):
@@ -136,7 +150,8 @@ def test_intra_fid_and_kid():
     assert len(good["intra_fid_per_class"]) == 10 and good["intra_fid"] < bad["intra_fid"] / 20
     assert IntraFID(n_samples=20).compute(_trained(Noise()))["intra_fid"] is None
     kid_good = KID(n_samples=1000, classifier_epochs=5, subset_size=200).compute(
-        _trained(Resampler(pool.images, noise=0.0)))
+        _trained(Resampler(pool.images, noise=0.0))
+    )
     kid_bad = KID(n_samples=1000, classifier_epochs=5, subset_size=200).compute(_trained(Noise()))
     assert abs(kid_good["kid"]) < 0.05 < kid_bad["kid"]
 
@@ -162,9 +177,18 @@ def test_caches_are_keyed_by_content_not_by_name(tmp_path, monkeypatch):
         monkeypatch.setenv("PRIVGAN_RUNNER_CACHE", str(tmp_path / cache))
         pool = Synthetic(image_size=8, n_samples=400, generator_seed=generator_seed).load()
         split = split_pool(len(pool), 0.5, None, seed=0)
-        trained = TrainedGAN(G=Noise(), D=nn.Identity(), objective=JS(), pool=pool, membership=split, z_dim=4,
-                             conditional=False, device=torch.device("cpu"), privacy=NoPrivacy(),
-                             pool_name="synthetic")
+        trained = TrainedGAN(
+            G=Noise(),
+            D=nn.Identity(),
+            objective=JS(),
+            pool=pool,
+            membership=split,
+            z_dim=4,
+            conditional=False,
+            device=torch.device("cpu"),
+            privacy=NoPrivacy(),
+            pool_name="synthetic",
+        )
         torch.manual_seed(0)
         return FID(n_samples=300, classifier_epochs=2).compute(trained)
 

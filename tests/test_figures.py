@@ -1,4 +1,5 @@
 """The shared figures function agrees with scikit-learn and with brute force."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -120,8 +121,9 @@ def test_ties_never_count_for_members(members_first):
     scores = np.r_[np.full(10, 2.0), np.full(10, 1.0), np.zeros(20), np.full(30, 1.0), -np.ones(40)]
     is_member = np.r_[np.ones(30, bool), np.zeros(70, bool)]
     for order in (np.arange(100), np.arange(100)[::-1], np.random.default_rng(2).permutation(100)):
-        assert membership_figures(scores[order], is_member[order], bootstrap=0)["top_m_accuracy"] == \
-            pytest.approx((10 + 20 * 10 / 40) / 30)
+        assert membership_figures(scores[order], is_member[order], bootstrap=0)["top_m_accuracy"] == pytest.approx(
+            (10 + 20 * 10 / 40) / 30
+        )
 
 
 def test_monte_carlo_figures_are_expectations_over_tie_breaking():
@@ -170,8 +172,10 @@ def test_auc_interval_is_stratified_and_matches_a_loop():
     assert auc_statistic(tied[is_member], tied[~is_member]) == pytest.approx(roc_auc_score(is_member, tied))
     lo, hi = bootstrap_auc_ci(is_member, scores, 2000, seed=0)
     rng = np.random.default_rng(1)
-    loop = [roc_auc_score(np.r_[np.ones(100), np.zeros(200)],
-                          np.r_[rng.choice(members, 100), rng.choice(non, 200)]) for _ in range(2000)]
+    loop = [
+        roc_auc_score(np.r_[np.ones(100), np.zeros(200)], np.r_[rng.choice(members, 100), rng.choice(non, 200)])
+        for _ in range(2000)
+    ]
     ref_lo, ref_hi = np.quantile(loop, [0.025, 0.975])
     assert lo == pytest.approx(ref_lo, abs=0.015) and hi == pytest.approx(ref_hi, abs=0.015)
 

@@ -1,4 +1,5 @@
 """DCGAN shapes, conditioning, objectives and regularizers behave as their papers define them."""
+
 from __future__ import annotations
 
 import pytest
@@ -55,7 +56,9 @@ def test_js_losses_match_their_definitions():
     assert js.g_loss(fake) == pytest.approx(float(-torch.log(torch.sigmoid(fake)).mean()), rel=1e-5)
     assert torch.allclose(js.score(real), torch.sigmoid(real))
     smoothed = JS(real_label=0.9).real_record_loss(real)
-    assert torch.allclose(smoothed, F.binary_cross_entropy_with_logits(real, torch.full_like(real, 0.9), reduction="none"))
+    assert torch.allclose(
+        smoothed, F.binary_cross_entropy_with_logits(real, torch.full_like(real, 0.9), reduction="none")
+    )
 
 
 def test_wasserstein_losses():
@@ -119,7 +122,7 @@ def test_orthonormal_penalty_forms():
     with torch.no_grad():
         D[0].weight.mul_(3)  # orthogonal rows of norm 3: W W^T = 9 I
     assert float(off_diagonal.penalty(D, None, torch.zeros(1), None).detach()) == pytest.approx(0.0, abs=1e-3)
-    assert float(full.penalty(D, None, torch.zeros(1), None).detach()) == pytest.approx(4 * 8.0 ** 2, rel=1e-4)
+    assert float(full.penalty(D, None, torch.zeros(1), None).detach()) == pytest.approx(4 * 8.0**2, rel=1e-4)
     with torch.no_grad():
         D[0].weight.fill_(1.0)  # W W^T = 4 everywhere
     assert float(off_diagonal.penalty(D, None, torch.zeros(1), None).detach()) == pytest.approx(12 * 16.0)

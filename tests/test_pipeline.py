@@ -1,5 +1,6 @@
 """End to end: the run folder per CONTRACT.md, figures recomputable from saved scores, every
 objective x regularizer trains or ends collapsed, re-attacking reuses the checkpoint."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,17 @@ ATTACK_KEYS = {"auc", "f1", "balanced_accuracy", "tpr_at_1pct_fpr", "tpr_at_0p1p
 
 def test_run_folder_and_results_follow_the_contract(tiny_run):
     results, run_dir = tiny_run()
-    for name in ("status.json", "membership.npz", "checkpoints/last.pt", "scores/white_box.npz",
-                 "scores/top_m.npz", "results.json", "plots/roc.png", "plots/score_hist.png", "plots/samples.png"):
+    for name in (
+        "status.json",
+        "membership.npz",
+        "checkpoints/last.pt",
+        "scores/white_box.npz",
+        "scores/top_m.npz",
+        "results.json",
+        "plots/roc.png",
+        "plots/score_hist.png",
+        "plots/samples.png",
+    ):
         assert (run_dir / name).is_file(), name
     saved = json.loads((run_dir / "results.json").read_text())
     assert saved["status"] == "completed" == json.loads((run_dir / "status.json").read_text())["status"]
@@ -44,7 +54,9 @@ def test_every_figure_equals_sklearn_on_saved_scores(tiny_run):
         assert fig["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(is_member, scores >= t))
         m = int(is_member.sum())
         t_m = np.sort(scores)[::-1][m - 1]  # each record's chance of a top-m place, ties drawn at random
-        chosen = np.where(scores > t_m, 1.0, np.where(scores == t_m, (m - (scores > t_m).sum()) / (scores == t_m).sum(), 0))
+        chosen = np.where(
+            scores > t_m, 1.0, np.where(scores == t_m, (m - (scores > t_m).sum()) / (scores == t_m).sum(), 0)
+        )
         assert chosen.sum() == pytest.approx(m)
         assert fig["top_m_accuracy"] == pytest.approx(chosen[is_member].sum() / m)
     wb = np.load(run_dir / "scores" / "white_box.npz")
@@ -114,13 +126,26 @@ def test_every_attack_and_metric_in_one_conditional_run(tiny_run, tmp_path, monk
     monkeypatch.setenv("PRIVGAN_RUNNER_CACHE", str(tmp_path / "cache"))
     attacks = "attack=[white_box,top_m,tvd,monte_carlo,distance,logan]"
     metrics = "metric=[gen_gap,fid,kid,inception_score,intra_fid,classification]"
-    small = ["attack.monte_carlo.n_generated=100", "attack.monte_carlo.pca_components=4", "attack.monte_carlo.m=4",
-             "attack.monte_carlo.repetitions=2", "attack.distance.n_generated=50", "attack.logan.n_generated=50",
-             "attack.logan.epochs=1", "metric.fid.n_samples=64", "metric.kid.n_samples=64", "metric.kid.subset_size=16",
-             "metric.inception_score.n_samples=64", "metric.intra_fid.n_samples=100",
-             "metric.classification.n_samples=64", "metric.classification.epochs=1",
-             "metric.fid.classifier_epochs=1", "metric.kid.classifier_epochs=1",
-             "metric.inception_score.classifier_epochs=1", "metric.intra_fid.classifier_epochs=1"]
+    small = [
+        "attack.monte_carlo.n_generated=100",
+        "attack.monte_carlo.pca_components=4",
+        "attack.monte_carlo.m=4",
+        "attack.monte_carlo.repetitions=2",
+        "attack.distance.n_generated=50",
+        "attack.logan.n_generated=50",
+        "attack.logan.epochs=1",
+        "metric.fid.n_samples=64",
+        "metric.kid.n_samples=64",
+        "metric.kid.subset_size=16",
+        "metric.inception_score.n_samples=64",
+        "metric.intra_fid.n_samples=100",
+        "metric.classification.n_samples=64",
+        "metric.classification.epochs=1",
+        "metric.fid.classifier_epochs=1",
+        "metric.kid.classifier_epochs=1",
+        "metric.inception_score.classifier_epochs=1",
+        "metric.intra_fid.classifier_epochs=1",
+    ]
     results, run_dir = tiny_run(attacks, metrics, "model.conditional=true", "dataset.n_samples=128", *small)
     assert results["status"] == "completed"
     assert set(results["attacks"]) == {"white_box", "top_m", "tvd", "monte_carlo", "distance", "logan"}

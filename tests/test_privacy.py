@@ -1,4 +1,5 @@
 """Privacy mechanisms: PIGAN's classifier is fooled as lambda grows; validators refuse bad values."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,10 +11,19 @@ from .conftest import compose_config
 
 
 def _q_accuracy(tiny_run, lam, tmp_path):
-    results, _ = tiny_run("privacy=pigan", f"privacy.lam={lam}", "privacy.n_groups=2", "privacy.q_pretrain_epochs=20",
-                          "privacy.warmup_epochs=10", "dataset.n_samples=32", "trainer.epochs=160",
-                          "trainer.batch_size=8", "trainer.log_every=40", "model.width=16",
-                          run_dir=tmp_path / f"lam{lam}")
+    results, _ = tiny_run(
+        "privacy=pigan",
+        f"privacy.lam={lam}",
+        "privacy.n_groups=2",
+        "privacy.q_pretrain_epochs=20",
+        "privacy.warmup_epochs=10",
+        "dataset.n_samples=32",
+        "trainer.epochs=160",
+        "trainer.batch_size=8",
+        "trainer.log_every=40",
+        "model.width=16",
+        run_dir=tmp_path / f"lam{lam}",
+    )
     assert results["status"] == "completed"
     assert results["privacy"]["q_pretrain_accuracy"] > 0.6  # Q learned the groups of the 16 members
     return results["train"]["final"]["q_accuracy"]
@@ -27,8 +37,14 @@ def test_pigan_q_accuracy_falls_toward_chance_as_lambda_grows(tiny_run, tmp_path
 
 
 def test_pigan_results_and_views(tiny_run):
-    results, run_dir = tiny_run("privacy=pigan", "privacy.n_groups=3", "privacy.q_pretrain_epochs=1",
-                                "privacy.warmup_epochs=1", "trainer.epochs=3", "attack=[white_box,top_m,tvd]")
+    results, run_dir = tiny_run(
+        "privacy=pigan",
+        "privacy.n_groups=3",
+        "privacy.q_pretrain_epochs=1",
+        "privacy.warmup_epochs=1",
+        "trainer.epochs=3",
+        "attack=[white_box,top_m,tvd]",
+    )
     assert results["privacy"]["mechanism"] == "pigan" and results["privacy"]["n_groups"] == 3
     assert results["privacy"]["lam"] == 1.0
     tvd = results["attacks"]["tvd"]
@@ -36,10 +52,13 @@ def test_pigan_results_and_views(tiny_run):
     assert "balanced_accuracy_bound" not in tvd
 
 
-@pytest.mark.parametrize("override,key", [
-    ("privacy=pigan privacy.n_groups=1", "privacy.n_groups"),
-    ("privacy=pigan privacy.lam=-1", "privacy.lam"),
-])
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("privacy=pigan privacy.n_groups=1", "privacy.n_groups"),
+        ("privacy=pigan privacy.lam=-1", "privacy.lam"),
+    ],
+)
 def test_bad_privacy_values_are_refused(override, key):
     with pytest.raises(ConfigError) as err:
         build_components(compose_config(*override.split()))
@@ -52,8 +71,14 @@ def test_pigan_warmup_longer_than_training_is_refused(tiny_run):
 
 
 def test_privgan_trains_n_pairs_and_reports_max_and_mean(tiny_run):
-    results, run_dir = tiny_run("privacy=privgan", "privacy.n_groups=2", "privacy.p_pretrain_epochs=2",
-                                "privacy.warmup_epochs=1", "trainer.epochs=4", "attack=[white_box,top_m,tvd]")
+    results, run_dir = tiny_run(
+        "privacy=privgan",
+        "privacy.n_groups=2",
+        "privacy.p_pretrain_epochs=2",
+        "privacy.warmup_epochs=1",
+        "trainer.epochs=4",
+        "attack=[white_box,top_m,tvd]",
+    )
     assert results["status"] == "completed"
     p = results["privacy"]
     assert p["mechanism"] == "privgan" and p["n_groups"] == 2 and p["p_pretrain_accuracy"] is not None
@@ -110,9 +135,18 @@ def _classifier_step(mechanism_name: str, warmup_epochs: int, **options):
     mech = kind[0](lam=1.0, n_groups=2, warmup_epochs=warmup_epochs, **{kind[1]: 1}, **options)
     G, D = mech.build_models(DCGAN(width=8, z_dim=8), 16, 1, 10)
     codes = mech.member_codes(32, seed=0)
-    step = mech.make_step(G, D, JS(), NoRegularizer(), trainer=Trainer(batch_size=8, device="cpu"),
-                          device=torch.device("cpu"), z_dim=8, conditional=False,
-                          members=(pool.images, pool.labels, codes), steps=10)
+    step = mech.make_step(
+        G,
+        D,
+        JS(),
+        NoRegularizer(),
+        trainer=Trainer(batch_size=8, device="cpu"),
+        device=torch.device("cpu"),
+        z_dim=8,
+        conditional=False,
+        members=(pool.images, pool.labels, codes),
+        steps=10,
+    )
     batch = (pool.images[:8].unsqueeze(0), pool.labels[:8].unsqueeze(0), codes[:8].unsqueeze(0))
     return mech, step, mech.switch.optimizer, batch
 
@@ -144,7 +178,7 @@ def test_first_update_after_the_warmup_is_a_fresh_adams(mechanism):
     moved = torch.cat([(p.detach() - f).flatten() for p, f in zip(params, frozen)])
     expected = torch.cat([(p.detach() - f).flatten() for p, f in zip(fresh_params, frozen)])
     assert moved.abs().max() > 0
-    assert torch.allclose(moved, expected, rtol=1e-4, atol=1e-9), float((moved.norm() / expected.norm()))
+    assert torch.allclose(moved, expected, rtol=1e-4, atol=1e-9), float(moved.norm() / expected.norm())
     assert copy.deepcopy(mech.describe())["penalty_during_warmup"] is True
 
 

@@ -1,4 +1,5 @@
 """The report reproduces mean ± std from hand-made run folders, with N/A and failed cells."""
+
 from __future__ import annotations
 
 import json
@@ -10,20 +11,41 @@ import pytest
 
 from privgan_runner.report.__main__ import build_report
 
+WU_LFW = {
+    "dataset": {"name": "lfw", "member_fraction": 0.5, "max_samples": None},
+    "model": {"name": "dcgan"},
+    "trainer": {"epochs": 400, "batch_size": 64},
+}
 
-WU_LFW = {"dataset": {"name": "lfw", "member_fraction": 0.5, "max_samples": None}, "model": {"name": "dcgan"},
-          "trainer": {"epochs": 400, "batch_size": 64}}
 
-
-def _run(root, name, status, regularizer="none", auc=None, gap=None, seed=0, privacy=None, epochs=100, protocol=None,
-         metrics=None):
+def _run(
+    root,
+    name,
+    status,
+    regularizer="none",
+    auc=None,
+    gap=None,
+    seed=0,
+    privacy=None,
+    epochs=100,
+    protocol=None,
+    metrics=None,
+):
     run = root / name
     run.mkdir(parents=True)
     (run / "status.json").write_text(json.dumps({"status": status, "stage": "x", "message": ""}))
-    config = {"name": "wu", "seed": seed, "dataset": {"name": "digits"}, "objective": {"name": "js"},
-              "regularizer": {"name": regularizer}, "trainer": {"epochs": epochs, "device": f"cuda:{seed}"},
-              "privacy": {"name": (privacy or {}).get("mechanism", "none"),
-                          **{k: v for k, v in (privacy or {}).items() if k in ("lam", "n_groups")}}}
+    config = {
+        "name": "wu",
+        "seed": seed,
+        "dataset": {"name": "digits"},
+        "objective": {"name": "js"},
+        "regularizer": {"name": regularizer},
+        "trainer": {"epochs": epochs, "device": f"cuda:{seed}"},
+        "privacy": {
+            "name": (privacy or {}).get("mechanism", "none"),
+            **{k: v for k, v in (privacy or {}).items() if k in ("lam", "n_groups")},
+        },
+    }
     config.update(protocol or {})
     if status == "failed":  # died before results.json: only Hydra's record of the config is there
         (run / ".hydra").mkdir()
@@ -31,9 +53,16 @@ def _run(root, name, status, regularizer="none", auc=None, gap=None, seed=0, pri
 
         (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
         return run
-    results = {"status": status, "experiment": "wu", "seed": seed, "dataset": {"name": "digits"},
-               "privacy": privacy or {"mechanism": "none", "epsilon": None, "delta": None},
-               "attacks": {}, "metrics": {}, "config": config}
+    results = {
+        "status": status,
+        "experiment": "wu",
+        "seed": seed,
+        "dataset": {"name": "digits"},
+        "privacy": privacy or {"mechanism": "none", "epsilon": None, "delta": None},
+        "attacks": {},
+        "metrics": {},
+        "config": config,
+    }
     if status == "completed":
         results["attacks"] = {"white_box": {"auc": auc, "f1": 0.5, "top_m_accuracy": auc - 0.1}}
         results["metrics"] = {"gen_gap": gap, **(metrics or {})}
@@ -70,8 +99,14 @@ def test_mean_std_na_and_failed_cells(tmp_path):
 
 def test_sweep_curve_and_pigan_reference(tmp_path):
     for lam, auc in ((0.0, 0.9), (2.0, 0.8), (10.0, 0.6)):
-        _run(tmp_path, f"lam{lam}", "completed", auc=auc, gap=0.1,
-             privacy={"mechanism": "pigan", "lam": lam, "n_groups": 2, "epsilon": None})
+        _run(
+            tmp_path,
+            f"lam{lam}",
+            "completed",
+            auc=auc,
+            gap=0.1,
+            privacy={"mechanism": "pigan", "lam": lam, "n_groups": 2, "epsilon": None},
+        )
     report = build_report([tmp_path], tmp_path / "out")
     assert (tmp_path / "out" / "curves_privacy.lam.png").is_file()
     assert [r["config"]["privacy.lam"] for r in report["table"]] == [0.0, 2.0, 10.0]  # numeric order
@@ -95,11 +130,24 @@ def test_runs_differing_in_any_key_are_never_averaged(tmp_path):
 
 
 def test_every_reported_figure_reaches_the_report(tmp_path):
-    _run(tmp_path, "a", "completed", auc=0.7, gap=0.1,
-         metrics={"kid": 0.01, "inception_score": 2.5, "intra_fid": 30.0, "gen2real_accuracy": 0.8})
+    _run(
+        tmp_path,
+        "a",
+        "completed",
+        auc=0.7,
+        gap=0.1,
+        metrics={"kid": 0.01, "inception_score": 2.5, "intra_fid": 30.0, "gen2real_accuracy": 0.8},
+    )
     report = build_report([tmp_path], tmp_path / "out")
     figures = report["table"][0]["figures"]
-    for name in ("kid", "inception_score", "intra_fid", "gen2real_accuracy", "white_box.f1", "white_box.top_m_accuracy"):
+    for name in (
+        "kid",
+        "inception_score",
+        "intra_fid",
+        "gen2real_accuracy",
+        "white_box.f1",
+        "white_box.top_m_accuracy",
+    ):
         assert name in figures, name
     header = [c.strip() for c in (tmp_path / "out" / "report.md").read_text().splitlines()[0].strip("|").split("|")]
     assert {"kid", "inception_score", "intra_fid", "gen2real_accuracy"} <= set(header)
@@ -109,8 +157,14 @@ def test_every_reported_figure_reaches_the_report(tmp_path):
 
 def test_paper_values_only_where_dataset_and_protocol_match(tmp_path):
     _run(tmp_path, "lfw", "completed", auc=0.7, gap=0.5, protocol={**WU_LFW})
-    _run(tmp_path, "lfw_short", "completed", auc=0.7, gap=0.5,
-         protocol={**WU_LFW, "trainer": {"epochs": 40, "batch_size": 64}})
+    _run(
+        tmp_path,
+        "lfw_short",
+        "completed",
+        auc=0.7,
+        gap=0.5,
+        protocol={**WU_LFW, "trainer": {"epochs": 40, "batch_size": 64}},
+    )
     synthetic = {**WU_LFW, "dataset": {**WU_LFW["dataset"], "name": "synthetic"}}
     _run(tmp_path, "synthetic", "completed", auc=0.7, gap=0.5, protocol=synthetic)
     report = build_report([tmp_path], tmp_path / "out")
@@ -124,8 +178,12 @@ def test_runs_csv_latex_and_described_headline(tmp_path):
         run = _run(tmp_path, f"r{seed}", "completed", auc=0.7 + 0.1 * seed, gap=0.1, seed=seed)
         results = json.loads((run / "results.json").read_text())
         results["attacks"]["white_box"].update(auc_ci=[0.6 + 0.1 * seed, 0.8 + 0.1 * seed], tpr_at_1pct_fpr=0.05)
-        results["figures"] = {"white_box.auc": {"headline": True}, "white_box.auc_ci": {"headline": True},
-                              "white_box.tpr_at_1pct_fpr": {"headline": True}, "white_box.f1": {"headline": False}}
+        results["figures"] = {
+            "white_box.auc": {"headline": True},
+            "white_box.auc_ci": {"headline": True},
+            "white_box.tpr_at_1pct_fpr": {"headline": True},
+            "white_box.f1": {"headline": False},
+        }
         (run / "results.json").write_text(json.dumps(results))
     report = build_report([tmp_path], tmp_path / "out", latex=True)
     header = [c.strip() for c in report["markdown"].splitlines()[0].strip("|").split("|")]
@@ -138,6 +196,7 @@ def test_runs_csv_latex_and_described_headline(tmp_path):
 
 
 def test_cli_errors_on_missing_path(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "privgan_runner.report", str(tmp_path / "nope")],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "privgan_runner.report", str(tmp_path / "nope")], capture_output=True, text=True
+    )
     assert out.returncode == 2 and "no such run folder" in out.stderr

@@ -1,4 +1,5 @@
 """Idempotent jobs: a killed job resumes from its last checkpoint; a finished job is not run again."""
+
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ RESUMABLE = ["trainer.epochs=6", "trainer.checkpoint_every=1", "trainer.log_ever
 
 def _kill_at(monkeypatch, step):
     """Make the job die (like a preempted Slurm job) once training reaches `step`."""
+
     def log(self, values, at):
         if at >= step:
             raise KeyboardInterrupt("preempted")
@@ -39,14 +41,22 @@ def test_killed_job_resumes_to_the_same_end(tiny_run, tmp_path, monkeypatch, pri
     assert resumed["train"]["steps"] == straight["train"]["steps"] == 24
     assert resumed["train"]["seconds"] >= round(saved["seconds"], 2) > 0  # the time before the kill counts too
     assert any("resumed from" in n for n in resumed["train"]["notes"])
-    assert [h["step"] for h in torch.load(killed / "checkpoints" / "last.pt", weights_only=False)["history"]] == \
-        [4, 8, 12, 16, 20, 24]
+    assert [h["step"] for h in torch.load(killed / "checkpoints" / "last.pt", weights_only=False)["history"]] == [
+        4,
+        8,
+        12,
+        16,
+        20,
+        24,
+    ]
     assert not (killed / "checkpoints" / "resume.pt").exists()
     if privacy:  # the accountant went on from its recorded history: same steps, same epsilon
         assert resumed["privacy"]["steps"] == straight["privacy"]["steps"] == 24
         assert resumed["privacy"]["epsilon"] == pytest.approx(straight["privacy"]["epsilon"])
         a = torch.load(killed / "checkpoints" / "last.pt", weights_only=False)["privacy"]["accountant_history"]
-        b = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=False)["privacy"]["accountant_history"]
+        b = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=False)["privacy"][
+            "accountant_history"
+        ]
         assert [tuple(h) for h in a] == [tuple(h) for h in b]
 
 
@@ -86,10 +96,26 @@ def test_preempted_submitit_job_is_requeued_and_resumes(tmp_path):
     sweep = tmp_path / "sweep"
     epochs, steps_per_epoch = 200, 4  # smoke: 64 members, batch 16
     proc = subprocess.Popen(
-        [sys.executable, "-m", "privgan_runner", "-m", "hydra/launcher=submitit_local", "+experiment=smoke",
-         f"trainer.epochs={epochs}", "trainer.checkpoint_every=1", "trainer.progress=false", "trainer.device=cpu",
-         "attack=[white_box]", "metric=[gen_gap]", f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "privgan_runner",
+            "-m",
+            "hydra/launcher=submitit_local",
+            "+experiment=smoke",
+            f"trainer.epochs={epochs}",
+            "trainer.checkpoint_every=1",
+            "trainer.progress=false",
+            "trainer.device=cpu",
+            "attack=[white_box]",
+            "metric=[gen_gap]",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         resume = sweep / "0" / "checkpoints" / "resume.pt"
         deadline = time.monotonic() + 240

@@ -1,4 +1,5 @@
 """Sample-based attacks: Monte-Carlo and distance, against generators whose leak is known."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,8 +34,18 @@ def _trained(source: str, noise=0.05, seed=0):
     split = split_pool(len(pool), 0.2, 1000, seed=seed)
     src = split.member_idx if source == "members" else split.nonmember_idx[-200:]
     G = Resampler(pool.images[torch.as_tensor(src)], noise)
-    return TrainedGAN(G=G, D=nn.Identity(), objective=JS(), pool=pool, membership=split, z_dim=4,
-                      conditional=False, device=torch.device("cpu"), privacy=NoPrivacy(), seed=seed)
+    return TrainedGAN(
+        G=G,
+        D=nn.Identity(),
+        objective=JS(),
+        pool=pool,
+        membership=split,
+        z_dim=4,
+        conditional=False,
+        device=torch.device("cpu"),
+        privacy=NoPrivacy(),
+        seed=seed,
+    )
 
 
 def test_monte_carlo_on_noisy_copies_of_members_is_far_above_chance():
@@ -88,10 +99,16 @@ def test_distance_attack_on_member_copies():
 
 
 def test_pipeline_saves_the_reference_split(tiny_run):
-    results, run_dir = tiny_run("attack=[white_box,top_m,monte_carlo,distance]", "attack.monte_carlo.n_generated=200",
-                                "attack.monte_carlo.pca_components=4", "attack.monte_carlo.m=5",
-                                "attack.monte_carlo.repetitions=2", "attack.monte_carlo.bootstrap=0",
-                                "attack.distance.n_generated=100", "attack.distance.bootstrap=0")
+    results, run_dir = tiny_run(
+        "attack=[white_box,top_m,monte_carlo,distance]",
+        "attack.monte_carlo.n_generated=200",
+        "attack.monte_carlo.pca_components=4",
+        "attack.monte_carlo.m=5",
+        "attack.monte_carlo.repetitions=2",
+        "attack.monte_carlo.bootstrap=0",
+        "attack.distance.n_generated=100",
+        "attack.distance.bootstrap=0",
+    )
     mc = results["attacks"]["monte_carlo"]
     assert mc["mc_chance"] == 0.5 and mc["repetitions"] == 2 and mc["m"] == 5
     # each repetition's MC-Single accuracy is an expectation over tie-breaking of (hits / 5): a multiple of

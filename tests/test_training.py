@@ -1,4 +1,5 @@
 """The trainer: step counts, n_critic, no D gradients from the G step, divergence detection."""
+
 from __future__ import annotations
 
 import pytest
@@ -76,8 +77,7 @@ def test_captured_step_matches_eager_on_gpu():
         pool, G, D = _setup()
         D = SpectralNorm().wrap(D)
         trainer = Trainer(epochs=20, batch_size=8, progress=False, log_every=5, device="cuda", cuda_graph=graph)
-        results[graph] = trainer.fit(G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8,
-                                     conditional=False)
+        results[graph] = trainer.fit(G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False)
     assert results[True].status == "completed" and results[True].steps == results[False].steps
     for k in ("d_loss", "g_loss"):  # same model, same data; noise streams differ, losses stay in range
         assert abs(results[True].final[k] - results[False].final[k]) < 1.0
@@ -123,7 +123,8 @@ def test_tf32_is_scoped_to_training_and_recorded():
         assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
         pool, G, D = _setup()
         result = Trainer(epochs=1, batch_size=8, progress=False, device="cpu").fit(
-            G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False)
+            G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False
+        )
         assert result.summary()["tf32"] is False and result.summary()["cuda_graph"] is False
         assert not torch.backends.cuda.matmul.allow_tf32
     finally:

@@ -1,4 +1,5 @@
 """The W&B logger, offline, against the real wandb package: inspect the files it wrote."""
+
 from __future__ import annotations
 
 import pytest
@@ -51,8 +52,13 @@ def test_a_restarted_job_continues_its_wandb_run(tiny_run, tmp_path, monkeypatch
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("NETRC", "/nonexistent")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    resumable = ["logger=wandb", "logger.mode=offline", "trainer.epochs=6", "trainer.checkpoint_every=1",
-                 "trainer.log_every=4"]
+    resumable = [
+        "logger=wandb",
+        "logger.mode=offline",
+        "trainer.epochs=6",
+        "trainer.checkpoint_every=1",
+        "trainer.log_every=4",
+    ]
     log = WandbLogger.log
 
     def dies_at_step_12(self, values, step):
@@ -81,8 +87,14 @@ def _quiet_wandb_env(monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
 
 
-SMOKE = ["+experiment=smoke", "trainer.epochs=2", "trainer.progress=false", "metric=[gen_gap]",
-         "attack.white_box.bootstrap=20", "attack.top_m.bootstrap=20"]
+SMOKE = [
+    "+experiment=smoke",
+    "trainer.epochs=2",
+    "trainer.progress=false",
+    "metric=[gen_gap]",
+    "attack.white_box.bootstrap=20",
+    "attack.top_m.bootstrap=20",
+]
 
 
 def test_wandb_mode_disabled_in_the_environment_opens_no_run(tmp_path, monkeypatch):
@@ -105,14 +117,23 @@ def test_a_sweeps_wandb_runs_have_distinct_names_a_group_and_tags(tmp_path, monk
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_PROJECT", "from-env")
     sweep = tmp_path / "smoke_seeds"
-    proc = run_cli("-m", *SMOKE, "seed=0,1", "logger=wandb", "logger.mode=offline", "logger.tags=[mine]",
-                   f"hydra.sweep.dir={sweep}", cwd=tmp_path, timeout=300)
+    proc = run_cli(
+        "-m",
+        *SMOKE,
+        "seed=0,1",
+        "logger=wandb",
+        "logger.mode=offline",
+        "logger.tags=[mine]",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     metas = [run_meta(next(p.glob("run-*.wandb"))) for p in sorted(sweep.glob("*/wandb/offline-run-*"))]
     assert len(metas) == 2
     assert len({m["name"] for m in metas}) == 2 and all("seed=" in m["name"] for m in metas)
     (group,) = {m["group"] for m in metas}
-    assert group.startswith("smoke_seeds-") and time.strptime(group[len("smoke_seeds-"):], "%Y-%m-%d")
+    assert group.startswith("smoke_seeds-") and time.strptime(group[len("smoke_seeds-") :], "%Y-%m-%d")
     assert all(set(m["tags"]) >= {"synthetic", "js", "none", "mine"} for m in metas)
     assert {m["project"] for m in metas} == {"from-env"}
     _, summary = config_and_summary(next(sweep.glob("0/wandb/offline-run-*/run-*.wandb")))

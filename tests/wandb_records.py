@@ -1,5 +1,6 @@
 """Read a W&B run's transaction log (`run-*.wandb`): the record log W&B syncs from, in LevelDB's log
 format (7-byte file header, 32 KiB blocks, 7-byte record headers) holding protobuf `Record`s."""
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,10 @@ def records(path: Path):
         if left < HEADER:  # block trailer: padding
             pos += left
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos: pos + HEADER])
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
         if kind == 0 and length == 0:
             break
-        chunk = data[pos + HEADER: pos + HEADER + length]
+        chunk = data[pos + HEADER : pos + HEADER + length]
         pos += HEADER + length
         pending = chunk if kind in (FULL, FIRST) else pending + chunk
         if kind in (FULL, LAST):
@@ -51,6 +52,10 @@ def run_meta(path: Path) -> dict:
     """The run record's name, group and tags."""
     for r in records(path):
         if r.WhichOneof("record_type") == "run":
-            return {"name": r.run.display_name, "group": r.run.run_group, "tags": list(r.run.tags),
-                    "project": r.run.project}
+            return {
+                "name": r.run.display_name,
+                "group": r.run.run_group,
+                "tags": list(r.run.tags),
+                "project": r.run.project,
+            }
     return {}

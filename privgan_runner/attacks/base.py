@@ -1,4 +1,5 @@
 """The attack kind: `scores(trained)` -> one score per attacked record, plus the attack's own threshold."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,5 +1,6 @@
 """Full black-box distance attack (GAN-Leaks, Chen et al. 2020): score = minus the Euclidean distance,
 in pixel space, from a record to its nearest of `n_generated` generated samples."""
+
 from __future__ import annotations
 
 import torch
@@ -22,6 +23,10 @@ class Distance(Attack):
         generated = trained.sample(self.n_generated).flatten(1).to(trained.device)
         records = trained.pool.images[torch.as_tensor(idx)].flatten(1).to(trained.device)
         scores = (-min_distance(records, generated, self.chunk)).double().cpu().numpy()
-        return AttackScores(scores=scores, is_member=is_member, record_idx=idx,
-                            threshold=top_m_threshold(scores, int(is_member.sum())),
-                            extra={"n_generated": self.n_generated})
+        return AttackScores(
+            scores=scores,
+            is_member=is_member,
+            record_idx=idx,
+            threshold=top_m_threshold(scores, int(is_member.sum())),
+            extra={"n_generated": self.n_generated},
+        )

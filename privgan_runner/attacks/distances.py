@@ -1,5 +1,6 @@
 """Nearest-neighbour arithmetic shared by the sample-based attacks: exact fp32 Euclidean distances
 (no TF32, no matmul expansion), chunked so memory stays bounded for any number of samples."""
+
 from __future__ import annotations
 
 import contextlib
@@ -20,7 +21,7 @@ def _exact_fp32():
 
 def _chunks(records: torch.Tensor, generated: torch.Tensor, chunk: int):
     for start in range(0, generated.shape[0], chunk):
-        g = generated[start: start + chunk]
+        g = generated[start : start + chunk]
         yield torch.cdist(records, g, compute_mode="donot_use_mm_for_euclid_dist")
 
 
@@ -33,8 +34,9 @@ def min_distance(records: torch.Tensor, generated: torch.Tensor, chunk: int = 40
     return out
 
 
-def share_within(records: torch.Tensor, generated: torch.Tensor, eps: torch.Tensor | float,
-                 chunk: int = 4096) -> torch.Tensor:
+def share_within(
+    records: torch.Tensor, generated: torch.Tensor, eps: torch.Tensor | float, chunk: int = 4096
+) -> torch.Tensor:
     """For each record, the share of generated samples within distance eps (Hilprecht et al.'s f(x))."""
     with _exact_fp32():
         count = torch.zeros(records.shape[0], device=records.device)

@@ -17,12 +17,12 @@
 A threshold that calls every record a member (or none) decides nothing: F1 and balanced accuracy are then
 not reported (null, with the reason), as for an attack without a threshold.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
 from sklearn.metrics import balanced_accuracy_score, f1_score, precision_score, recall_score, roc_auc_score, roc_curve
-
 
 from ..results import Figure
 
@@ -40,9 +40,11 @@ SHARED_FIGURES = (
     Figure("chance", None, False, _P, description="top-m accuracy of random scores, m / (m + n)"),
     Figure("f1", True, False, _P, description="F1 at the attack's threshold"),
     Figure("balanced_accuracy", True, False, _P, description="balanced accuracy at the attack's threshold"),
-    Figure("precision", True, False, _P), Figure("recall", True, False, _P),
+    Figure("precision", True, False, _P),
+    Figure("recall", True, False, _P),
     Figure("threshold", None, False, description="the attack's decision threshold on its score"),
-    Figure("n_members", None, False, unit="records"), Figure("n_nonmembers", None, False, unit="records"),
+    Figure("n_members", None, False, unit="records"),
+    Figure("n_nonmembers", None, False, unit="records"),
     Figure("fpr_resolution", None, False, _P, description="1 / n_nonmembers: the smallest FPR step"),
 )
 
@@ -93,9 +95,17 @@ def bootstrap_auc_ci(is_member: np.ndarray, scores: np.ndarray, n: int, seed: in
     if n == 0:
         return None
     samples = (scores[is_member], scores[~is_member])
-    result = stats.bootstrap(samples, auc_statistic, n_resamples=n, vectorized=True, paired=False,
-                             confidence_level=level, method="percentile", random_state=np.random.default_rng(seed),
-                             batch=max(1, 4_000_000 // len(scores)))
+    result = stats.bootstrap(
+        samples,
+        auc_statistic,
+        n_resamples=n,
+        vectorized=True,
+        paired=False,
+        confidence_level=level,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+        batch=max(1, 4_000_000 // len(scores)),
+    )
     return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
 
 
@@ -105,8 +115,14 @@ def clopper_pearson(hits: int, n: int, level: float = 0.95) -> list[float]:
     return [float(ci.low), float(ci.high)]
 
 
-def membership_figures(scores: np.ndarray, is_member: np.ndarray, threshold: float | None = None,
-                       bootstrap: int = 1000, seed: int = 0, auc_ci: list | None = None) -> dict:
+def membership_figures(
+    scores: np.ndarray,
+    is_member: np.ndarray,
+    threshold: float | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    auc_ci: list | None = None,
+) -> dict:
     """Every shared figure; `auc_ci`, when given, is the interval already bootstrapped for these same scores."""
     scores = np.asarray(scores, dtype=np.float64)
     is_member = np.asarray(is_member, dtype=bool)
@@ -128,8 +144,7 @@ def membership_figures(scores: np.ndarray, is_member: np.ndarray, threshold: flo
         out[key] = tpr = tpr_at_fpr(is_member, scores, rate)
         out[f"{key}_ci"] = clopper_pearson(int(round(tpr * m)), m)
         if rate < 1.0 / n:
-            out[f"{key}_note"] = (f"{rate:g} is below the FPR resolution 1/{n} = {1.0 / n:.2g}: this is the TPR "
-                                  "at FPR 0")
+            out[f"{key}_note"] = f"{rate:g} is below the FPR resolution 1/{n} = {1.0 / n:.2g}: this is the TPR at FPR 0"
     if threshold is None:
         for key in ("f1", "balanced_accuracy", "precision", "recall", "threshold"):
             out[key] = None
@@ -137,18 +152,22 @@ def membership_figures(scores: np.ndarray, is_member: np.ndarray, threshold: flo
         return out
     predicted = scores >= threshold
     if predicted.all() or not predicted.any():
-        reason = (f"the threshold {threshold:.4g} calls {'every' if predicted.all() else 'no'} record a member: "
-                  "it decides nothing")
+        reason = (
+            f"the threshold {threshold:.4g} calls {'every' if predicted.all() else 'no'} record a member: "
+            "it decides nothing"
+        )
         for key in ("f1", "balanced_accuracy", "precision", "recall"):
             out[key] = None
             out[f"{key}_reason"] = reason
         out["threshold"] = float(threshold)
         return out
-    out.update({
-        "threshold": float(threshold),
-        "f1": float(f1_score(is_member, predicted)),
-        "balanced_accuracy": float(balanced_accuracy_score(is_member, predicted)),
-        "precision": float(precision_score(is_member, predicted, zero_division=0)),
-        "recall": float(recall_score(is_member, predicted)),
-    })
+    out.update(
+        {
+            "threshold": float(threshold),
+            "f1": float(f1_score(is_member, predicted)),
+            "balanced_accuracy": float(balanced_accuracy_score(is_member, predicted)),
+            "precision": float(precision_score(is_member, predicted, zero_division=0)),
+            "recall": float(recall_score(is_member, predicted)),
+        }
+    )
     return out

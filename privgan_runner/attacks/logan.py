@@ -15,6 +15,7 @@ What is implemented, exactly:
    knows it, mirroring the white-box attack's assumption). Figures are computed only on the records
    the attacker did not know.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,8 @@ from .base import Attack, AttackScores
 
 class Logan(Attack):
     headline_figures = Attack.headline_figures + ("f1",)  # Wu et al. Table 2 reports AUC and F1
-    def __init__(self, aux_fraction: float = 0.3, n_generated: int = 10_000, epochs: int = 20,
-                 bootstrap: int = 1000):
+
+    def __init__(self, aux_fraction: float = 0.3, n_generated: int = 10_000, epochs: int = 20, bootstrap: int = 1000):
         super().__init__(bootstrap)
         if not 0 < aux_fraction < 1:
             raise ConfigError("aux_fraction", f"must be in (0, 1), got {aux_fraction!r}")
@@ -70,13 +71,29 @@ class Logan(Attack):
 
         @torch.no_grad()
         def score(idx):
-            return torch.cat([d_a(images[torch.as_tensor(idx[i: i + 512])].to(device)).squeeze(1).cpu()
-                              for i in range(0, len(idx), 512)]).double().numpy()
+            return (
+                torch.cat(
+                    [
+                        d_a(images[torch.as_tensor(idx[i : i + 512])].to(device)).squeeze(1).cpu()
+                        for i in range(0, len(idx), 512)
+                    ]
+                )
+                .double()
+                .numpy()
+            )
 
         idx = np.concatenate([test_m, test_n])
         is_member = np.r_[np.ones(len(test_m), bool), np.zeros(len(test_n), bool)]
-        return AttackScores(scores=score(idx), is_member=is_member, record_idx=idx,
-                            threshold=float(score(aux_m).mean()),
-                            split={"aux_member_idx": aux_m, "aux_nonmember_idx": aux_n},
-                            extra={"aux_fraction": self.aux_fraction, "n_aux_members": int(len(aux_m)),
-                                   "n_aux_nonmembers": int(len(aux_n)), "n_generated": self.n_generated})
+        return AttackScores(
+            scores=score(idx),
+            is_member=is_member,
+            record_idx=idx,
+            threshold=float(score(aux_m).mean()),
+            split={"aux_member_idx": aux_m, "aux_nonmember_idx": aux_n},
+            extra={
+                "aux_fraction": self.aux_fraction,
+                "n_aux_members": int(len(aux_m)),
+                "n_aux_nonmembers": int(len(aux_n)),
+                "n_generated": self.n_generated,
+            },
+        )

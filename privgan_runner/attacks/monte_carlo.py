@@ -18,6 +18,7 @@ is the share of generated samples within eps of it.
 - The per-record scores' threshold (the M-th score) is often 0 and then calls every record a member: F1
   and balanced accuracy are then not reported (see figures.py).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,11 +40,24 @@ class MonteCarlo(Attack):
         Figure("eps", None, False, description="median nearest-sample distance in the PCA space"),
     )
 
-    def __init__(self, n_generated: int = 100_000, pca_components: int = 40, reference_fraction: float = 0.1,
-                 m: int = 100, repetitions: int = 20, chunk: int = 4096, bootstrap: int = 1000):
+    def __init__(
+        self,
+        n_generated: int = 100_000,
+        pca_components: int = 40,
+        reference_fraction: float = 0.1,
+        m: int = 100,
+        repetitions: int = 20,
+        chunk: int = 4096,
+        bootstrap: int = 1000,
+    ):
         super().__init__(bootstrap)
-        for key, value in (("n_generated", n_generated), ("pca_components", pca_components), ("m", m),
-                           ("repetitions", repetitions), ("chunk", chunk)):
+        for key, value in (
+            ("n_generated", n_generated),
+            ("pca_components", pca_components),
+            ("m", m),
+            ("repetitions", repetitions),
+            ("chunk", chunk),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(key, f"must be a positive integer, got {value!r}")
         if not 0 < reference_fraction < 1:
@@ -58,8 +72,10 @@ class MonteCarlo(Attack):
         members, nonmembers = trained.membership.member_idx, trained.membership.nonmember_idx
         n_ref = max(self.pca_components, int(round(self.reference_fraction * len(nonmembers))))
         if n_ref >= len(nonmembers):
-            raise ConfigError("attack.monte_carlo.reference_fraction",
-                              f"the PCA reference set ({n_ref} records) would take every non-member")
+            raise ConfigError(
+                "attack.monte_carlo.reference_fraction",
+                f"the PCA reference set ({n_ref} records) would take every non-member",
+            )
         shuffled = rng.permutation(nonmembers)
         reference, attacked_non = np.sort(shuffled[:n_ref]), np.sort(shuffled[n_ref:])
         flat = lambda idx: trained.pool.images[torch.as_tensor(idx)].flatten(1).numpy()  # noqa: E731
@@ -77,11 +93,23 @@ class MonteCarlo(Attack):
 
         single, sets = self._repetitions(rng, records, nearest, generated, is_member)
         return AttackScores(
-            scores=scores, is_member=is_member, record_idx=idx,
-            threshold=top_m_threshold(scores, int(is_member.sum())), split={"reference_idx": reference},
-            extra={"mc_single_accuracy": single, "mc_set_accuracy": sets, "mc_chance": 0.5, "eps": float(eps),
-                   "n_generated": self.n_generated, "pca_components": self.pca_components,
-                   "m": self.m, "repetitions": self.repetitions, "n_reference": int(n_ref)})
+            scores=scores,
+            is_member=is_member,
+            record_idx=idx,
+            threshold=top_m_threshold(scores, int(is_member.sum())),
+            split={"reference_idx": reference},
+            extra={
+                "mc_single_accuracy": single,
+                "mc_set_accuracy": sets,
+                "mc_chance": 0.5,
+                "eps": float(eps),
+                "n_generated": self.n_generated,
+                "pca_components": self.pca_components,
+                "m": self.m,
+                "repetitions": self.repetitions,
+                "n_reference": int(n_ref),
+            },
+        )
 
     def _repetitions(self, rng, records, nearest, generated, is_member):
         member_rows, non_rows = np.flatnonzero(is_member), np.flatnonzero(~is_member)

@@ -2,6 +2,7 @@
 m = |members| highest members. Accuracy = member share among them; chance = m / (m + n).
 Its threshold is the m-th highest score, so F1 and balanced accuracy describe that same decision.
 """
+
 from __future__ import annotations
 
 from .base import Attack, AttackScores
@@ -10,8 +11,10 @@ from .figures import top_m_threshold
 
 class TopM(Attack):
     headline_figures = ("top_m_accuracy", "tpr_at_1pct_fpr")  # its AUC is white_box's: the same d(x)
+
     def scores(self, trained) -> AttackScores:
         idx, is_member = trained.attacked_idx, trained.is_member
         scores = trained.objective.score(trained.d_outputs(idx)).double().numpy()
-        return AttackScores(scores=scores, is_member=is_member, record_idx=idx,
-                            threshold=top_m_threshold(scores, int(is_member.sum())))
+        return AttackScores(
+            scores=scores, is_member=is_member, record_idx=idx, threshold=top_m_threshold(scores, int(is_member.sum()))
+        )

@@ -13,6 +13,7 @@ accuracy 0.999 inside one bin), so beside it the attack reports `best_balanced_a
 balanced accuracy of any threshold on the max-TVD view's scores, from its ROC. Both choose (the view, the
 threshold) on the records they score: descriptive figures, not a held-out attack.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,12 +55,23 @@ class TVD(Attack):
         per_view = [total_variation(v[is_member], v[~is_member], self.bins, score_range) for v in views.T]
         best = int(np.argmax(per_view))
         scores = views[:, best]
-        range_text = (f"[{score_range[0]:g}, {score_range[1]:g}] (the score's range)" if score_range
-                      else "the common range of the member and non-member scores (unbounded critic)")
-        return AttackScores(scores=scores, is_member=is_member, record_idx=idx,
-                            threshold=top_m_threshold(scores, int(is_member.sum())),
-                            extra={"tvd": per_view[best], "tvd_per_view": per_view, "tvd_view": best,
-                                   "bins": self.bins, "tvd_range": range_text,
-                                   "best_balanced_accuracy": best_balanced_accuracy(is_member, scores),
-                                   "best_balanced_accuracy_note": "descriptive: the best threshold on the "
-                                                                  "scored records themselves"})
+        range_text = (
+            f"[{score_range[0]:g}, {score_range[1]:g}] (the score's range)"
+            if score_range
+            else "the common range of the member and non-member scores (unbounded critic)"
+        )
+        return AttackScores(
+            scores=scores,
+            is_member=is_member,
+            record_idx=idx,
+            threshold=top_m_threshold(scores, int(is_member.sum())),
+            extra={
+                "tvd": per_view[best],
+                "tvd_per_view": per_view,
+                "tvd_view": best,
+                "bins": self.bins,
+                "tvd_range": range_text,
+                "best_balanced_accuracy": best_balanced_accuracy(is_member, scores),
+                "best_balanced_accuracy_note": "descriptive: the best threshold on the scored records themselves",
+            },
+        )

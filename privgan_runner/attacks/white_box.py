@@ -6,10 +6,11 @@ attacker knows it); F1 is reported at that threshold. With several views of D (P
 PrivGAN's discriminators) the score is the max over views; `mean_over_views` reports the same
 attack on the mean score (privGAN's second variant).
 """
+
 from __future__ import annotations
 
-from .base import Attack, AttackScores
 from ..results import Figure
+from .base import Attack, AttackScores
 from .figures import membership_figures
 
 
@@ -26,5 +27,6 @@ class WhiteBox(Attack):
             mean = views.mean(1)
             fig = membership_figures(mean, is_member, float(mean[is_member].mean()), bootstrap=0)
             extra["mean_over_views"] = {k: fig[k] for k in ("auc", "f1", "balanced_accuracy", "top_m_accuracy")}
-        return AttackScores(scores=scores, is_member=is_member, record_idx=idx,
-                            threshold=float(scores[is_member].mean()), extra=extra)
+        return AttackScores(
+            scores=scores, is_member=is_member, record_idx=idx, threshold=float(scores[is_member].mean()), extra=extra
+        )

@@ -1,4 +1,5 @@
 """Datasets: one file per dataset, each an `ImageDataset` that loads an `ImagePool`."""
+
 from .base import ImageDataset, ImagePool
 
 __all__ = ["ImageDataset", "ImagePool"]

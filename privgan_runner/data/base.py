@@ -1,4 +1,5 @@
 """The dataset kind: a pool of images in [-1, 1] with class labels, split later into members etc."""
+
 from __future__ import annotations
 
 import hashlib
@@ -76,8 +77,9 @@ def to_pool(pixels: np.ndarray, labels: np.ndarray, image_size: int, n_classes: 
         x = x.permute(0, 3, 1, 2)
     x = x / max_value * 2.0 - 1.0
     if x.shape[-1] != image_size or x.shape[-2] != image_size:
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
-                          antialias=x.shape[-1] > image_size).clamp_(-1.0, 1.0)
+        x = F.interpolate(
+            x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=x.shape[-1] > image_size
+        ).clamp_(-1.0, 1.0)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     return ImagePool(images=x.contiguous(), labels=y, n_classes=n_classes)
 

@@ -7,6 +7,7 @@ center-cropped to `crop` (108, the usual DCGAN crop of the 178x218 aligned faces
 `max_images` (default 50,000, files in name order) bounds the pool; null takes all.
 `download: true` lets torchvision fetch the dataset where a network exists.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,14 @@ class CelebA(ImageDataset):
     channels = 3
     n_classes = 0
 
-    def __init__(self, image_size: int = 64, root: str | None = "data", crop: int = 108,
-                 max_images: int | None = 50_000, download: bool = False):
+    def __init__(
+        self,
+        image_size: int = 64,
+        root: str | None = "data",
+        crop: int = 108,
+        max_images: int | None = 50_000,
+        download: bool = False,
+    ):
         super().__init__(image_size, root)
         if max_images is not None and (not isinstance(max_images, int) or max_images < 2):
             raise ConfigError("max_images", f"must be null or an integer >= 2, got {max_images!r}")
@@ -52,10 +59,15 @@ class CelebA(ImageDataset):
                 why = f"{type(exc).__name__}: {exc}"
             files = self.locate()
         if files is None:
-            raise not_found("celeba: no img_align_celeba/*.jpg images found.", self.candidate_folders(),
-                            "download img_align_celeba.zip (https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html) and "
-                            "unpack it as <dataset.root>/celeba/img_align_celeba/, or set dataset.download=true on a "
-                            "machine with a network.", f"torchvision download into dataset.root: {why}")
+            raise not_found(
+                "celeba: no img_align_celeba/*.jpg images found.",
+                self.candidate_folders(),
+                "download img_align_celeba.zip (https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html) and "
+                "unpack it as <dataset.root>/celeba/img_align_celeba/, or set dataset.download=true on a "
+                "machine with a network.",
+                f"torchvision download into dataset.root: {why}",
+            )
         pixels = [center_crop_resize(path, self.crop, self.image_size) for path in files]
-        return to_pool(np.stack(pixels), np.zeros(len(files), dtype=np.int64), self.image_size, self.n_classes,
-                       max_value=255.0)
+        return to_pool(
+            np.stack(pixels), np.zeros(len(files), dtype=np.int64), self.image_size, self.n_classes, max_value=255.0
+        )

@@ -4,6 +4,7 @@ Read from the python-version batches in torchvision's layout, <root>/cifar-10-ba
 {data_batch_1..5, test_batch} (pickles of {"data": uint8 [N, 3072], "labels": [N]}); the batches may
 also sit directly in `root`. `download: true` lets torchvision fetch them where a network exists.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -44,11 +45,13 @@ class CIFAR10(ImageDataset):
                 why = f"{type(exc).__name__}: {exc}"
             folder = self.locate()
         if folder is None:
-            raise not_found(f"cifar10: the python-version batches {', '.join(BATCHES)} were not found.",
-                            self.candidate_folders(),
-                            "unpack cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) under "
-                            "dataset.root, or set dataset.download=true on a machine with a network.",
-                            f"torchvision download into dataset.root: {why}")
+            raise not_found(
+                f"cifar10: the python-version batches {', '.join(BATCHES)} were not found.",
+                self.candidate_folders(),
+                "unpack cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) under "
+                "dataset.root, or set dataset.download=true on a machine with a network.",
+                f"torchvision download into dataset.root: {why}",
+            )
         data, labels = [], []
         for name in BATCHES:
             with open(folder / name, "rb") as f:

@@ -1,4 +1,5 @@
 """scikit-learn's bundled handwritten digits (1,797 real 8x8 images, 10 classes): the embedded default."""
+
 from __future__ import annotations
 
 from .base import ImageDataset, ImagePool, to_pool

@@ -7,6 +7,7 @@ header `patient_id,split` and split in {train, test}: the provider's partition, 
 without one, whole patients drawn from the seed until `member_fraction` of the patches are members.
 The patients of each side are saved in membership.npz; counts go to results.json.
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,8 +23,7 @@ class IDC(ImageDataset):
     channels = 3
     n_classes = 0
 
-    def __init__(self, image_size: int = 32, root: str | None = "data", split_file: str | None = None,
-                 label: int = 1):
+    def __init__(self, image_size: int = 32, root: str | None = "data", split_file: str | None = None, label: int = 1):
         super().__init__(image_size, root)
         if label not in (0, 1):
             raise ConfigError("label", f"must be 0 or 1 (1 = IDC positive), got {label!r}")
@@ -55,12 +55,16 @@ class IDC(ImageDataset):
             raise ConfigError("dataset.split_file", f"patients in both train and test: {sorted(train & test)[:5]}")
         missing = (train | test) - patients
         if missing:
-            raise ConfigError("dataset.split_file", f"{len(missing)} listed patients have no patches on disk, "
-                                                    f"e.g. {sorted(missing)[:5]}")
+            raise ConfigError(
+                "dataset.split_file",
+                f"{len(missing)} listed patients have no patches on disk, e.g. {sorted(missing)[:5]}",
+            )
         unlisted = patients - train - test
         if unlisted:
-            raise ConfigError("dataset.split_file", f"{len(unlisted)} patients on disk are in neither split, "
-                                                    f"e.g. {sorted(unlisted)[:5]}")
+            raise ConfigError(
+                "dataset.split_file",
+                f"{len(unlisted)} patients on disk are in neither split, e.g. {sorted(unlisted)[:5]}",
+            )
         return np.array(sorted(train))
 
     def load(self) -> ImagePool:
@@ -68,10 +72,12 @@ class IDC(ImageDataset):
 
         files = self.locate()
         if files is None:
-            raise not_found(f"idc: no <patient_id>/{self.label}/*.png patches found (expected "
-                            "<folder>/<patient_id>/<0|1>/<patch>.png, 50x50 patches).", self.candidate_folders(),
-                            "the 'Breast Histopathology Images' archive (IDC_regular_ps50_idx5), unpacked under "
-                            "dataset.root.")
+            raise not_found(
+                f"idc: no <patient_id>/{self.label}/*.png patches found (expected "
+                "<folder>/<patient_id>/<0|1>/<patch>.png, 50x50 patches).",
+                self.candidate_folders(),
+                "the 'Breast Histopathology Images' archive (IDC_regular_ps50_idx5), unpacked under dataset.root.",
+            )
         pixels = []
         for path in files:
             with Image.open(path) as img:
@@ -80,11 +86,13 @@ class IDC(ImageDataset):
                     canvas = Image.new("RGB", (50, 50), (255, 255, 255))
                     canvas.paste(img, (0, 0))
                     img = canvas
-                pixels.append(np.asarray(img.resize((self.image_size, self.image_size), Image.BILINEAR),
-                                         dtype=np.uint8))
+                pixels.append(
+                    np.asarray(img.resize((self.image_size, self.image_size), Image.BILINEAR), dtype=np.uint8)
+                )
         groups = np.array([p.parent.parent.name for p in files])
-        pool = to_pool(np.stack(pixels), np.zeros(len(files), dtype=np.int64), self.image_size, self.n_classes,
-                       max_value=255.0)
+        pool = to_pool(
+            np.stack(pixels), np.zeros(len(files), dtype=np.int64), self.image_size, self.n_classes, max_value=255.0
+        )
         pool.groups = groups
         if self.split_file:
             pool.member_groups = self._provider_partition(set(groups.tolist()))

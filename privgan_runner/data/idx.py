@@ -6,6 +6,7 @@ Looked for, in order:
   3. a torchvision download into `root` (only when `download: true` and a network is reachable)
 The pool is train + test: membership splits are drawn from all of it.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -23,7 +24,7 @@ def read_idx(path: Path) -> np.ndarray:
     with opener(path, "rb") as f:
         data = f.read()
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -64,7 +65,9 @@ class IdxDataset(ImageDataset):
 
         try:
             for train in (True, False):
-                getattr(tvd, self.torchvision_folder)(str(Path(self.root or ".").expanduser()), train=train, download=True)
+                getattr(tvd, self.torchvision_folder)(
+                    str(Path(self.root or ".").expanduser()), train=train, download=True
+                )
         except Exception as exc:  # no network, a proxy, a checksum: all mean "not here"
             return f"{type(exc).__name__}: {exc}"
         return None
@@ -76,9 +79,13 @@ class IdxDataset(ImageDataset):
             why_no_download = self._torchvision_download() or "downloaded, but the files were not found afterwards"
             paths = self.locate()
         if paths is None:
-            raise not_found(f"{self.name or self.torchvision_folder}: the IDX files {', '.join(_FILES)} "
-                            "(optionally .gz) were not found.", self.candidate_folders(), self.how_to_get,
-                            f"torchvision download into dataset.root: {why_no_download}")
+            raise not_found(
+                f"{self.name or self.torchvision_folder}: the IDX files {', '.join(_FILES)} "
+                "(optionally .gz) were not found.",
+                self.candidate_folders(),
+                self.how_to_get,
+                f"torchvision download into dataset.root: {why_no_download}",
+            )
         train_x, train_y, test_x, test_y = (read_idx(p) for p in paths)
         pixels = np.concatenate([train_x, test_x])
         labels = np.concatenate([train_y, test_y])

@@ -7,6 +7,7 @@ torchvision's own class insists on the original archive, which many users no lon
 tree is read directly. Each 250x250 image is center-cropped to `crop` pixels and resized to
 `image_size` (Wu: 64x64), RGB in [-1, 1]. Records are sorted by path, so indices are stable.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,10 +43,13 @@ class LFW(ImageDataset):
     def load(self) -> ImagePool:
         files = self.locate()
         if files is None:
-            raise not_found("lfw: no <Name>/<Name>_NNNN.jpg images found (expected <folder>/<Name>/<Name>_0001.jpg: "
-                            "lfw, lfw-funneled or lfw-deepfunneled).", self.candidate_folders(),
-                            "download lfw.tgz (or lfw-deepfunneled.tgz) from https://vis-www.cs.umass.edu/lfw/ and "
-                            "unpack it under dataset.root.")
+            raise not_found(
+                "lfw: no <Name>/<Name>_NNNN.jpg images found (expected <folder>/<Name>/<Name>_0001.jpg: "
+                "lfw, lfw-funneled or lfw-deepfunneled).",
+                self.candidate_folders(),
+                "download lfw.tgz (or lfw-deepfunneled.tgz) from https://vis-www.cs.umass.edu/lfw/ and "
+                "unpack it under dataset.root.",
+            )
         pixels = [center_crop_resize(path, self.crop, self.image_size) for path in files]
         identity = {name: i for i, name in enumerate(sorted({p.parent.name for p in files}))}
         labels = np.array([identity[p.parent.name] for p in files])

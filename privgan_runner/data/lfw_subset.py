@@ -4,6 +4,7 @@ Real LFW pixels with no download, for running the face protocols (`+experiment=l
 on a laptop. It is not Wu et al.'s LFW (13,233 faces at 64x64): a 50-face member set is for checking a
 pipeline and for quick demonstrations, not for comparing with the paper.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,10 @@ class LFWSubset(ImageDataset):
         try:
             from skimage import data
         except ImportError:
-            raise not_found("The LFW subset comes with scikit-image, which is not installed.",
-                            ["the Python environment (import skimage)"], "pip install scikit-image") from None
+            raise not_found(
+                "The LFW subset comes with scikit-image, which is not installed.",
+                ["the Python environment (import skimage)"],
+                "pip install scikit-image",
+            ) from None
         faces = data.lfw_subset()[:N_FACES]
         return to_pool(faces, np.zeros(N_FACES, dtype=np.int64), self.image_size, self.n_classes, max_value=1.0)

@@ -1,4 +1,5 @@
 """Split the pool, once and from `seed`, into members (the GAN's training set) and non-members."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ class Membership:
         return write_npz(path, member_idx=self.member_idx, nonmember_idx=self.nonmember_idx, **self.extra)
 
     @classmethod
-    def load(cls, path: Path) -> "Membership":
+    def load(cls, path: Path) -> Membership:
         with np.load(path) as f:
             extra = {k: f[k] for k in f.files if k not in ("member_idx", "nonmember_idx")}
             return cls(member_idx=f["member_idx"], nonmember_idx=f["nonmember_idx"], extra=extra)
@@ -33,14 +34,21 @@ def split_pool(n_pool: int, member_fraction: float, max_samples: int | None, see
         order = order[:max_samples]
     n_members = int(round(member_fraction * len(order)))
     if n_members < 1 or n_members >= len(order):
-        raise ConfigError("dataset.member_fraction",
-                          f"{member_fraction} of {len(order)} records leaves {n_members} members and "
-                          f"{len(order) - n_members} non-members; both need at least one")
+        raise ConfigError(
+            "dataset.member_fraction",
+            f"{member_fraction} of {len(order)} records leaves {n_members} members and "
+            f"{len(order) - n_members} non-members; both need at least one",
+        )
     return Membership(member_idx=np.sort(order[:n_members]), nonmember_idx=np.sort(order[n_members:]))
 
 
-def split_by_group(groups: np.ndarray, member_fraction: float, max_samples: int | None, seed: int,
-                   member_groups: np.ndarray | None = None) -> Membership:
+def split_by_group(
+    groups: np.ndarray,
+    member_fraction: float,
+    max_samples: int | None,
+    seed: int,
+    member_groups: np.ndarray | None = None,
+) -> Membership:
     """Members and non-members with no group on both sides (IDC: a patient's patches stay together).
 
     With `member_groups` (a provider's partition) those groups' records are the members; otherwise whole
@@ -66,8 +74,12 @@ def split_by_group(groups: np.ndarray, member_fraction: float, max_samples: int 
         members = np.sort(rng.choice(members, max(1, int(round(keep * len(members)))), replace=False))
         nonmembers = np.sort(rng.choice(nonmembers, max(1, int(round(keep * len(nonmembers)))), replace=False))
     if len(members) == 0 or len(nonmembers) == 0:
-        raise ConfigError("dataset.member_fraction", f"the group split leaves {len(members)} members and "
-                                                     f"{len(nonmembers)} non-members; both need at least one")
-    return Membership(member_idx=members, nonmember_idx=nonmembers,
-                      extra={"member_groups": np.unique(groups[members]),
-                             "nonmember_groups": np.unique(groups[nonmembers])})
+        raise ConfigError(
+            "dataset.member_fraction",
+            f"the group split leaves {len(members)} members and {len(nonmembers)} non-members; both need at least one",
+        )
+    return Membership(
+        member_idx=members,
+        nonmember_idx=nonmembers,
+        extra={"member_groups": np.unique(groups[members]), "nonmember_groups": np.unique(groups[nonmembers])},
+    )

@@ -3,6 +3,7 @@
 Class k is a bright blob at a class-specific place on a textured background; every record also
 gets its own random texture, so a memorizing model has something record-specific to memorize.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,15 @@ from .base import ImageDataset, ImagePool, to_pool
 
 
 class Synthetic(ImageDataset):
-    def __init__(self, image_size: int, channels: int = 1, n_classes: int = 10, n_samples: int = 512,
-                 generator_seed: int = 1234, root: str | None = None):
+    def __init__(
+        self,
+        image_size: int,
+        channels: int = 1,
+        n_classes: int = 10,
+        n_samples: int = 512,
+        generator_seed: int = 1234,
+        root: str | None = None,
+    ):
         super().__init__(image_size, root)
         for key, value, low in (("channels", channels, 1), ("n_classes", n_classes, 1), ("n_samples", n_samples, 4)):
             if not isinstance(value, int) or value < low:

@@ -1,4 +1,5 @@
 """The logger kind: `start` once, `log` training scalars, `finish` with the results (always called)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """No tracker: results.json and the run folder are the record."""
+
 from .base import Logger
 
 

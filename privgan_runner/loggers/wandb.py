@@ -14,6 +14,7 @@ everything: sync later with `wandb sync <run folder>/wandb/offline-run-*`. The W
 (wandb/run_id), so a job started again there (a Slurm requeue) continues its W&B run instead of opening
 a second one.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,15 @@ def _has_api_key() -> bool:
 
 
 class WandbLogger(Logger):
-    def __init__(self, project: str | None = None, entity: str | None = None, mode: str | None = None,
-                 group: str | None = None, tags: list[str] | tuple[str, ...] = (), log_model: bool = False):
+    def __init__(
+        self,
+        project: str | None = None,
+        entity: str | None = None,
+        mode: str | None = None,
+        group: str | None = None,
+        tags: list[str] | tuple[str, ...] = (),
+        log_model: bool = False,
+    ):
         mode = mode or os.environ.get("WANDB_MODE") or None
         if mode == "dryrun":  # W&B's older name for offline
             mode = "offline"
@@ -54,12 +62,22 @@ class WandbLogger(Logger):
         import wandb
 
         mode = self.mode or ("online" if _has_api_key() else "offline")
-        tags = [str((config.get(group) or {}).get("name")) for group in ("dataset", "objective", "regularizer",
-                                                                            "privacy")] + self.tags
-        self.run = wandb.init(project=self.project, entity=self.entity, mode=mode,
-                              group=self.group or _group(config), tags=list(dict.fromkeys(tags)),
-                              name=_job_name(config, run_dir), config=config, dir=str(run_dir),
-                              id=_job_run_id(run_dir), resume="allow", reinit="finish_previous")
+        tags = [
+            str((config.get(group) or {}).get("name")) for group in ("dataset", "objective", "regularizer", "privacy")
+        ] + self.tags
+        self.run = wandb.init(
+            project=self.project,
+            entity=self.entity,
+            mode=mode,
+            group=self.group or _group(config),
+            tags=list(dict.fromkeys(tags)),
+            name=_job_name(config, run_dir),
+            config=config,
+            dir=str(run_dir),
+            id=_job_run_id(run_dir),
+            resume="allow",
+            reinit="finish_previous",
+        )
 
     def log(self, values: dict[str, float], step: int) -> None:
         if self.run is not None:

@@ -1,4 +1,5 @@
 """Metrics of generalization, fidelity and utility, computed from a trained GAN."""
+
 from .base import Metric
 
 __all__ = ["Metric"]

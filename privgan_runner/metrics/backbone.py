@@ -3,14 +3,15 @@
 `domain`: a small CNN (PIGAN appendix Table 6 style) trained on the dataset's real records that are
 not members of this run (80% to train, 20% to measure its test accuracy), cached on disk under a key
 made of the pool's content hash, the excluded records and the training recipe (`domain_key`), so
-re-evaluating a run does not retrain it and two pools that share a name never share a backbone. Its 128-d penultimate layer gives
-FID / KID features and its softmax the Inception-score class posteriors.
+re-evaluating a run does not retrain it and two pools that share a name never share a backbone. Its
+128-d penultimate layer gives FID / KID features and its softmax the Inception-score class posteriors.
 `inception`: the standard FID InceptionV3 (torchmetrics' NoTrainInceptionV3 on torch-fidelity's port of
 the TensorFlow weights), used only when its weights file is already on disk -- `inception_weights_path()`:
 $PRIVGAN_RUNNER_INCEPTION_WEIGHTS, else torch hub's checkpoints folder
 (~/.cache/torch/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth). This code never downloads them;
 when they are missing the metric falls back to `domain` and records why.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,9 +32,16 @@ class DomainClassifier(nn.Module):
     def __init__(self, channels: int, image_size: int, n_classes: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Linear(64 * (image_size // 4) ** 2, 128), nn.ReLU())
+            nn.Conv2d(channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * (image_size // 4) ** 2, 128),
+            nn.ReLU(),
+        )
         self.head = nn.Linear(128, n_classes)
         self.num_features = 128
 
@@ -41,8 +49,9 @@ class DomainClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-def fit_classifier(clf: nn.Module, X: torch.Tensor, Y: torch.Tensor, epochs: int, batch_size: int,
-                   adam: dict, device, seed: int) -> nn.Module:
+def fit_classifier(
+    clf: nn.Module, X: torch.Tensor, Y: torch.Tensor, epochs: int, batch_size: int, adam: dict, device, seed: int
+) -> nn.Module:
     """Plain supervised training: Adam(**adam), shuffled batches, cross-entropy; leaves clf in eval mode."""
     opt = torch.optim.Adam(clf.parameters(), **adam)
     gen = torch.Generator().manual_seed(seed)
@@ -51,7 +60,7 @@ def fit_classifier(clf: nn.Module, X: torch.Tensor, Y: torch.Tensor, epochs: int
     for _ in range(epochs):
         order = torch.randperm(X.shape[0], generator=gen).to(device)
         for start in range(0, X.shape[0], batch_size):
-            idx = order[start: start + batch_size]
+            idx = order[start : start + batch_size]
             loss = F.cross_entropy(clf(X[idx]), Y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -61,8 +70,9 @@ def fit_classifier(clf: nn.Module, X: torch.Tensor, Y: torch.Tensor, epochs: int
 
 @torch.no_grad()
 def classifier_accuracy(clf: nn.Module, X: torch.Tensor, Y: torch.Tensor, device) -> float:
-    hits = sum(int((clf(X[i: i + 512].to(device)).argmax(1).cpu() == Y[i: i + 512]).sum())
-               for i in range(0, X.shape[0], 512))
+    hits = sum(
+        int((clf(X[i : i + 512].to(device)).argmax(1).cpu() == Y[i : i + 512]).sum()) for i in range(0, X.shape[0], 512)
+    )
     return hits / X.shape[0]
 
 
@@ -135,8 +145,9 @@ def inception_weights_path() -> Path:
 def _load_inception(output: str, weights: Path) -> nn.Module:
     from torchmetrics.image.fid import NoTrainInceptionV3
 
-    return NoTrainInceptionV3(name="inception-v3-compat", features_list=[output],
-                              feature_extractor_weights_path=str(weights))
+    return NoTrainInceptionV3(
+        name="inception-v3-compat", features_list=[output], feature_extractor_weights_path=str(weights)
+    )
 
 
 class InceptionInput(nn.Module):
@@ -162,7 +173,9 @@ def inception(output: str) -> tuple[nn.Module | None, str]:
     except ImportError:
         return None, "torch-fidelity is not installed"
     if not weights.is_file():
-        return None, (f"no InceptionV3 weights at {weights} (place {INCEPTION_FILE} there, or point "
-                      "PRIVGAN_RUNNER_INCEPTION_WEIGHTS at it; nothing is downloaded)")
+        return None, (
+            f"no InceptionV3 weights at {weights} (place {INCEPTION_FILE} there, or point "
+            "PRIVGAN_RUNNER_INCEPTION_WEIGHTS at it; nothing is downloaded)"
+        )
     net = _load_inception(output, weights)
     return InceptionInput(net, 2048 if output == "2048" else 1008), f"inception-v3 ({weights})"

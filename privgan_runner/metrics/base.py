@@ -2,6 +2,7 @@
 
 A figure that cannot be computed is None with a sibling "<name>_reason".
 """
+
 from __future__ import annotations
 
 

@@ -3,15 +3,16 @@ and tested on real non-members (`gen2real`), and the reverse, trained on real no
 generated samples (`real2gen`). The CNN is the domain backbone's architecture (PIGAN appendix Table 6
 style), trained with Adam 2e-4, beta1 0.5, batch 64 for `epochs` epochs (paper: 50).
 Unconditional models generate no labels: both figures are null with the reason."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..results import Figure
 from .backbone import DomainClassifier, classifier_accuracy, fit_classifier
 from .base import Metric
-from ..results import Figure
 
 
 def _fit_and_score(train_x, train_y, test_x, test_y, n_classes: int, epochs: int, device, seed: int) -> float:
@@ -23,8 +24,10 @@ def _fit_and_score(train_x, train_y, test_x, test_y, n_classes: int, epochs: int
 
 class Classification(Metric):
     name = "classification"
-    figures = (Figure("gen2real_accuracy", True, True, (0.0, 1.0), description="trained on generated, tested on real"),
-               Figure("real2gen_accuracy", True, True, (0.0, 1.0), description="trained on real, tested on generated"))
+    figures = (
+        Figure("gen2real_accuracy", True, True, (0.0, 1.0), description="trained on generated, tested on real"),
+        Figure("real2gen_accuracy", True, True, (0.0, 1.0), description="trained on real, tested on generated"),
+    )
 
     def __init__(self, n_samples: int = 10_000, epochs: int = 10):
         for key, value in (("n_samples", n_samples), ("epochs", epochs)):
@@ -35,8 +38,12 @@ class Classification(Metric):
     def compute(self, trained) -> dict:
         if not trained.conditional:
             reason = "the model is not class-conditional: generated samples have no labels"
-            return {"gen2real_accuracy": None, "gen2real_accuracy_reason": reason,
-                    "real2gen_accuracy": None, "real2gen_accuracy_reason": reason}
+            return {
+                "gen2real_accuracy": None,
+                "gen2real_accuracy_reason": reason,
+                "real2gen_accuracy": None,
+                "real2gen_accuracy_reason": reason,
+            }
         n_classes = trained.pool.n_classes
         gen = torch.Generator().manual_seed(trained.seed + 17)
         labels = torch.randint(0, n_classes, (self.n_samples,), generator=gen)
@@ -44,7 +51,10 @@ class Classification(Metric):
         real_idx = torch.as_tensor(np.sort(trained.membership.nonmember_idx))
         real_x, real_y = trained.pool.images[real_idx], trained.pool.labels[real_idx]
         args = (n_classes, self.epochs, trained.device, trained.seed)
-        return {"gen2real_accuracy": _fit_and_score(fake, labels, real_x, real_y, *args),
-                "real2gen_accuracy": _fit_and_score(real_x, real_y, fake, labels, *args),
-                "classification_n_generated": self.n_samples, "classification_n_real": int(len(real_idx)),
-                "classification_epochs": self.epochs}
+        return {
+            "gen2real_accuracy": _fit_and_score(fake, labels, real_x, real_y, *args),
+            "real2gen_accuracy": _fit_and_score(real_x, real_y, fake, labels, *args),
+            "classification_n_generated": self.n_samples,
+            "classification_n_real": int(len(real_idx)),
+            "classification_epochs": self.epochs,
+        }

@@ -7,6 +7,7 @@ records used, so re-evaluating a run, or another run with the same split, only
 embeds its generated samples. Every number is written with its backbone, the backbone's test accuracy
 and the sample counts.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from .backbone import Features, Logits, cache_dir, domain_classifier, domain_key, inception
 from ..results import Figure
+from .backbone import Features, Logits, cache_dir, domain_classifier, domain_key, inception
 from .base import Metric
 
 BACKBONES = ("domain", "inception")
@@ -24,7 +25,7 @@ BACKBONES = ("domain", "inception")
 
 def _batches(x: torch.Tensor, device, size: int = 512):
     for start in range(0, x.shape[0], size):
-        yield x[start: start + size].to(device)
+        yield x[start : start + size].to(device)
 
 
 class _Fidelity(Metric):
@@ -45,15 +46,26 @@ class _Fidelity(Metric):
         if self.backbone == "inception":
             net, described = inception("2048" if self.reads == "features" else "logits_unbiased")
             if net is not None:
-                return net.to(trained.device), {f"{self.name}_backbone": described,
-                                                f"{self.name}_backbone_key": described}
+                return net.to(trained.device), {
+                    f"{self.name}_backbone": described,
+                    f"{self.name}_backbone_key": described,
+                }
             info[f"{self.name}_inception_unavailable"] = f"{described}; the domain backbone was used"
-        clf, accuracy = domain_classifier(trained.pool_name, trained.pool, trained.membership.member_idx,
-                                          trained.device, epochs=self.classifier_epochs)
-        info.update({f"{self.name}_backbone": f"{trained.pool_name}-cnn",
-                     f"{self.name}_backbone_key": "domain-" + domain_key(
-                         trained.pool, trained.membership.member_idx, self.classifier_epochs, seed=0),
-                     f"{self.name}_backbone_test_accuracy": accuracy})
+        clf, accuracy = domain_classifier(
+            trained.pool_name,
+            trained.pool,
+            trained.membership.member_idx,
+            trained.device,
+            epochs=self.classifier_epochs,
+        )
+        info.update(
+            {
+                f"{self.name}_backbone": f"{trained.pool_name}-cnn",
+                f"{self.name}_backbone_key": "domain-"
+                + domain_key(trained.pool, trained.membership.member_idx, self.classifier_epochs, seed=0),
+                f"{self.name}_backbone_test_accuracy": accuracy,
+            }
+        )
         return (Features(clf) if self.reads == "features" else Logits(clf)), info
 
     def _real(self, trained) -> torch.Tensor:
@@ -66,7 +78,11 @@ class _Fidelity(Metric):
         backbone = info[f"{self.name}_backbone_key"]
         h = hashlib.sha256(f"{type(self).__name__} {backbone} {trained.pool.content_hash()}".encode())
         h.update(np.sort(trained.membership.member_idx).astype(np.int64).tobytes())  # the real records: the rest
-        path = cache_dir().parent / "real_stats" / f"{type(self).__name__.lower()}-{trained.pool_name}-{h.hexdigest()[:20]}.pt"
+        path = (
+            cache_dir().parent
+            / "real_stats"
+            / f"{type(self).__name__.lower()}-{trained.pool_name}-{h.hexdigest()[:20]}.pt"
+        )
         if path.is_file():
             saved = torch.load(path, map_location=trained.device, weights_only=False)
             for name in names:
@@ -93,8 +109,9 @@ class FID(_Fidelity):
 
         clf, info = self._network(trained)
         fid = FrechetInceptionDistance(feature=clf, normalize=False).to(trained.device)
-        n_real = self._real_state(trained, info, fid, ("real_features_sum", "real_features_cov_sum",
-                                                       "real_features_num_samples"))
+        n_real = self._real_state(
+            trained, info, fid, ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
+        )
         for x in _batches(trained.sample(self.n_samples), trained.device):
             fid.update(x, real=False)
         return {"fid": float(fid.compute()), **info, "fid_n_real": n_real, "fid_n_generated": self.n_samples}
@@ -115,16 +132,21 @@ class InceptionScore(_Fidelity):
         for x in _batches(trained.sample(self.n_samples), trained.device):
             metric.update(x)
         mean, std = metric.compute()
-        return {"inception_score": float(mean), "inception_score_std": float(std), **info,
-                "inception_score_n_generated": self.n_samples}
+        return {
+            "inception_score": float(mean),
+            "inception_score_std": float(std),
+            **info,
+            "inception_score_n_generated": self.n_samples,
+        }
 
 
 class KID(_Fidelity):
     name = "kid"
     figures = (Figure("kid", False, True, description="kernel distance on the backbone's features"),)
 
-    def __init__(self, backbone: str = "domain", n_samples: int = 10_000, classifier_epochs: int = 10,
-                 subset_size: int = 1000):
+    def __init__(
+        self, backbone: str = "domain", n_samples: int = 10_000, classifier_epochs: int = 10, subset_size: int = 1000
+    ):
         super().__init__(backbone, n_samples, classifier_epochs)
         self.subset_size = subset_size
 
@@ -139,8 +161,14 @@ class KID(_Fidelity):
         for x in _batches(trained.sample(self.n_samples), trained.device):
             kid.update(x, real=False)
         mean, std = kid.compute()
-        return {"kid": float(mean), "kid_std": float(std), **info, "kid_subset_size": subset,
-                "kid_n_real": n_real, "kid_n_generated": self.n_samples}
+        return {
+            "kid": float(mean),
+            "kid_std": float(std),
+            **info,
+            "kid_subset_size": subset,
+            "kid_n_real": n_real,
+            "kid_n_generated": self.n_samples,
+        }
 
 
 class IntraFID(_Fidelity):
@@ -171,5 +199,9 @@ class IntraFID(_Fidelity):
             for x in _batches(trained.sample(len(labels), labels=labels, seed=trained.seed + k), trained.device):
                 fid.update(x, real=False)
             per_class.append(float(fid.compute()))
-        return {"intra_fid": float(np.mean(per_class)), "intra_fid_per_class": per_class, **info,
-                "intra_fid_n_generated_per_class": max(2, self.n_samples // n_classes)}
+        return {
+            "intra_fid": float(np.mean(per_class)),
+            "intra_fid_per_class": per_class,
+            **info,
+            "intra_fid_n_generated_per_class": max(2, self.n_samples // n_classes),
+        }

@@ -1,4 +1,5 @@
 """The model kind: builds (G, D) for an image shape; both take optional class labels y."""
+
 from __future__ import annotations
 
 

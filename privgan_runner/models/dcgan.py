@@ -5,6 +5,7 @@ G maps z to an s0 x s0 map and doubles it k times; D halves the image k times an
 Conditioning (cDCGAN): G sees onehot(y) beside z; D sees onehot(y) as constant extra input planes.
 A privacy mechanism may add a membership code c (PIGAN), conditioned on the same way as y.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,9 @@ def layout(image_size: int) -> tuple[int, int]:
     while s > 7 and s % 2 == 0:
         s, k = s // 2, k + 1
     if k == 0 or not 3 <= s <= 7:
-        raise ConfigError("dataset.image_size",
-                          f"{image_size} is not s0 * 2**k with 3 <= s0 <= 7 and k >= 1 (try 16, 28, 32 or 64)")
+        raise ConfigError(
+            "dataset.image_size", f"{image_size} is not s0 * 2**k with 3 <= s0 <= 7 and k >= 1 (try 16, 28, 32 or 64)"
+        )
     return s, k
 
 
@@ -36,8 +38,9 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
-def _condition(y: torch.Tensor | None, n_classes: int, c: torch.Tensor | None, n_codes: int,
-               like: torch.Tensor) -> torch.Tensor | None:
+def _condition(
+    y: torch.Tensor | None, n_classes: int, c: torch.Tensor | None, n_codes: int, like: torch.Tensor
+) -> torch.Tensor | None:
     """onehot(y) and onehot(c), concatenated; None when the model is unconditional."""
     parts = []
     for value, n, what in ((y, n_classes, "class labels y"), (c, n_codes, "membership codes c")):
@@ -49,8 +52,9 @@ def _condition(y: torch.Tensor | None, n_classes: int, c: torch.Tensor | None, n
 
 
 class Generator(nn.Module):
-    def __init__(self, image_size: int, channels: int, z_dim: int, width: int, n_classes: int, norm: str,
-                 n_codes: int = 0):
+    def __init__(
+        self, image_size: int, channels: int, z_dim: int, width: int, n_classes: int, norm: str, n_codes: int = 0
+    ):
         super().__init__()
         s0, k = layout(image_size)
         widths = [width * 2 ** (k - 1 - i) for i in range(k)]
@@ -71,15 +75,16 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, image_size: int, channels: int, width: int, n_classes: int, norm: str,
-                 n_codes: int = 0, n_out: int = 1):
+    def __init__(
+        self, image_size: int, channels: int, width: int, n_classes: int, norm: str, n_codes: int = 0, n_out: int = 1
+    ):
         super().__init__()
         s0, k = layout(image_size)
         self.n_classes, self.n_codes, self.n_out = n_classes, n_codes, n_out
         layers: list[nn.Module] = []
         c_in = channels + n_classes + n_codes
         for i in range(k):
-            c_out = width * 2 ** i
+            c_out = width * 2**i
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=i == 0 or norm == "none")]
             if i > 0:
                 layers.append(_norm(norm, c_out))
@@ -109,8 +114,9 @@ def init_dcgan_(module: nn.Module) -> None:
 
 
 class DCGAN(GANModel):
-    def __init__(self, z_dim: int = 100, width: int = 64, conditional: bool = False,
-                 g_norm: str = "batch", d_norm: str = "batch"):
+    def __init__(
+        self, z_dim: int = 100, width: int = 64, conditional: bool = False, g_norm: str = "batch", d_norm: str = "batch"
+    ):
         for key, value in (("z_dim", z_dim), ("width", width)):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(key, f"must be a positive integer, got {value!r}")

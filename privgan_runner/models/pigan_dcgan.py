@@ -6,6 +6,7 @@ concatenated after the first Dense; D: a Dense(H*W) plane of onehot(c) concatena
 Keras' `padding="same"` is reproduced with explicit padding; BN momentum 0.9 in Keras is 0.1 here.
 Classifier Q(x) (PIGAN's, and PrivGAN's privacy discriminator) is D without y and c, with N outputs.
 """
+
 from __future__ import annotations
 
 import torch
@@ -47,17 +48,32 @@ class PiganGenerator(nn.Module):
         self.z_dim, self.n_classes, self.n_codes = z_dim, n_classes, n_codes
         if dataset == "fashion_mnist":
             base, code_ch, s0 = 128, 32, 7
-            body = [_deconv(base + (code_ch if n_codes else 0), 128, 5, 2), nn.BatchNorm2d(128), nn.LeakyReLU(LRELU),
-                    _deconv(128, 128, 5, 2), nn.BatchNorm2d(128), nn.LeakyReLU(LRELU),
-                    _deconv(128, 64, 3, 1), nn.BatchNorm2d(64), nn.LeakyReLU(LRELU),
-                    _conv(64, 1, 3, 1), nn.Tanh()]
+            body = [
+                _deconv(base + (code_ch if n_codes else 0), 128, 5, 2),
+                nn.BatchNorm2d(128),
+                nn.LeakyReLU(LRELU),
+                _deconv(128, 128, 5, 2),
+                nn.BatchNorm2d(128),
+                nn.LeakyReLU(LRELU),
+                _deconv(128, 64, 3, 1),
+                nn.BatchNorm2d(64),
+                nn.LeakyReLU(LRELU),
+                _conv(64, 1, 3, 1),
+                nn.Tanh(),
+            ]
             self.head_norm = nn.Sequential(nn.BatchNorm2d(base + (code_ch if n_codes else 0)), nn.LeakyReLU(LRELU))
         else:  # cifar10: no BN in the paper's Table 4(b)
             base, code_ch, s0 = 256, 64, 4
-            body = [_deconv(base + (code_ch if n_codes else 0), 128, 4, 2), nn.LeakyReLU(LRELU),
-                    _deconv(128, 128, 4, 2), nn.LeakyReLU(LRELU),
-                    _deconv(128, 64, 4, 2), nn.LeakyReLU(LRELU),
-                    _conv(64, 3, 3, 1), nn.Tanh()]
+            body = [
+                _deconv(base + (code_ch if n_codes else 0), 128, 4, 2),
+                nn.LeakyReLU(LRELU),
+                _deconv(128, 128, 4, 2),
+                nn.LeakyReLU(LRELU),
+                _deconv(128, 64, 4, 2),
+                nn.LeakyReLU(LRELU),
+                _conv(64, 3, 3, 1),
+                nn.Tanh(),
+            ]
             self.head_norm = nn.LeakyReLU(LRELU)
         self.base, self.s0 = base, s0
         self.project = nn.Linear(z_dim + n_classes, base * s0 * s0)
@@ -119,8 +135,11 @@ class PiganDCGAN(GANModel):
     def build(self, image_size: int, channels: int, n_classes: int, n_codes: int = 0):
         size, ch = self.SHAPES[self.arch]
         if (image_size, channels) != (size, ch):
-            raise ConfigError("model.arch", f"the {self.arch} architecture is for {size}x{size}x{ch} images; "
-                                            f"the dataset gives {image_size}x{image_size}x{channels}")
+            raise ConfigError(
+                "model.arch",
+                f"the {self.arch} architecture is for {size}x{size}x{ch} images; "
+                f"the dataset gives {image_size}x{image_size}x{channels}",
+            )
         n_cond = n_classes if self.conditional else 0
         G = PiganGenerator(self.arch, self.z_dim, n_cond, n_codes)
         D = PiganDiscriminator(self.arch, n_cond, n_codes)

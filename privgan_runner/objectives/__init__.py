@@ -1,4 +1,5 @@
 """GAN objectives: small pure loss functions on discriminator logits."""
+
 from .base import Objective
 
 __all__ = ["Objective"]

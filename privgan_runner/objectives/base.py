@@ -1,4 +1,5 @@
 """The objective kind. D returns one raw output per record ("logit"); the objective reads it."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Jensen-Shannon GAN (phi = log): D outputs a logit, d(x) = sigmoid(logit); non-saturating G loss."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Wasserstein GAN (phi = identity): D is a critic with an unbounded real output."""
+
 from __future__ import annotations
 
 import torch

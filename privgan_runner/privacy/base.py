@@ -7,6 +7,7 @@ A mechanism decides
 - what the attacks see: `d_views` (D's outputs per code / per discriminator; attacks take the max),
 - what it guarantees: `describe`, results.json's "privacy" entry.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,12 +35,35 @@ class PrivacyMechanism:
     def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
         return torch.zeros(n_members, dtype=torch.long)
 
-    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim: int, conditional: bool,
-                  members, steps: int, n_classes: int = 0):
+    def make_step(
+        self,
+        G,
+        D,
+        objective,
+        regularizer,
+        *,
+        trainer,
+        device,
+        z_dim: int,
+        conditional: bool,
+        members,
+        steps: int,
+        n_classes: int = 0,
+    ):
         from ..training.step import AdversarialStep
 
-        return AdversarialStep(G, D, trainer.adam(G.parameters(), device), trainer.adam(D.parameters(), device),
-                               objective, regularizer, z_dim, conditional, self.n_codes, n_classes)
+        return AdversarialStep(
+            G,
+            D,
+            trainer.adam(G.parameters(), device),
+            trainer.adam(D.parameters(), device),
+            objective,
+            regularizer,
+            z_dim,
+            conditional,
+            self.n_codes,
+            n_classes,
+        )
 
     def on_epoch(self, epoch: int) -> None:
         """Called at the start of every training epoch (PIGAN switches its privacy term on after K)."""
@@ -68,4 +92,3 @@ class PrivacyMechanism:
 
     def describe(self) -> dict[str, Any]:
         return {"mechanism": self.name, "epsilon": None, "delta": None}
-

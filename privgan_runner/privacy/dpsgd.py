@@ -14,6 +14,7 @@ accountant (`rdp` or `prv`) records every step and the spent epsilon goes to res
 A D that Opacus cannot wrap is converted (BatchNorm -> GroupNorm, recorded) or refused with the
 reason (spectral norm's parametrization keeps buffers; gradient penalty needs a double backward).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -28,12 +29,17 @@ from .base import PrivacyMechanism
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 
 #: what a DP run releases beyond G and D that is computed from the members without noise (README, Privacy)
-NOT_COVERED = ("training losses (history, results.json train.final, W&B): D's loss on the private batches",
-               "the collapse decision, taken on those losses")
+NOT_COVERED = (
+    "training losses (history, results.json train.final, W&B): D's loss on the private batches",
+    "the collapse decision, taken on those losses",
+)
 
 # Opacus' full backward hooks fire on D's first layer although the real images need no gradient: expected
-warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed with respect "
-                                          "to module outputs", category=UserWarning)
+warnings.filterwarnings(
+    "ignore",
+    message="Full backward hook is firing when gradients are computed with respect to module outputs",
+    category=UserWarning,
+)
 
 
 class DPStep(AdversarialStep):
@@ -82,9 +88,16 @@ class DPStep(AdversarialStep):
 class DPSGD(PrivacyMechanism):
     capturable = False  # Poisson batches have random sizes; Opacus' clipping runs on the host side
 
-    def __init__(self, epsilon: float | None = 10.0, delta: float = 1e-5, noise_multiplier: float | None = None,
-                 max_grad_norm: float = 1.0, accountant: str = "rdp", poisson_sampling: bool = True,
-                 secure_mode: bool = False):
+    def __init__(
+        self,
+        epsilon: float | None = 10.0,
+        delta: float = 1e-5,
+        noise_multiplier: float | None = None,
+        max_grad_norm: float = 1.0,
+        accountant: str = "rdp",
+        poisson_sampling: bool = True,
+        secure_mode: bool = False,
+    ):
         if noise_multiplier is None and (epsilon is None or not epsilon > 0):
             raise ConfigError("epsilon", f"must be > 0 (or give privacy.noise_multiplier), got {epsilon!r}")
         if noise_multiplier is not None and not noise_multiplier >= 0:
@@ -106,12 +119,18 @@ class DPSGD(PrivacyMechanism):
 
     def check(self, n_members: int, trainer, regularizer=None) -> None:
         if regularizer is not None and regularizer.needs_double_backward:
-            raise ConfigError("regularizer", f"{regularizer.name} differentiates D's input gradient (a double "
-                                             "backward), which Opacus' per-sample gradient hooks do not support")
+            raise ConfigError(
+                "regularizer",
+                f"{regularizer.name} differentiates D's input gradient (a double "
+                "backward), which Opacus' per-sample gradient hooks do not support",
+            )
         if regularizer is not None and regularizer.has_penalty:
-            raise ConfigError("regularizer", f"{regularizer.name} adds a penalty on D's weights whose gradient is "
-                                             "not per-sample: the DP optimizer replaces D's gradient by the clipped, "
-                                             "noised per-sample sum and would silently drop it")
+            raise ConfigError(
+                "regularizer",
+                f"{regularizer.name} adds a penalty on D's weights whose gradient is "
+                "not per-sample: the DP optimizer replaces D's gradient by the clipped, "
+                "noised per-sample sum and would silently drop it",
+            )
 
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         from opacus.validators import ModuleValidator
@@ -121,12 +140,16 @@ class DPSGD(PrivacyMechanism):
             before = {name: type(m).__name__ for name, m in D.named_modules()}
             D = ModuleValidator.fix(D)  # BatchNorm mixes records, so per-sample gradients need GroupNorm
             after = {name: type(m).__name__ for name, m in D.named_modules()}
-            self.conversions = [f"{name}: {before[name]} -> {after[name]}" for name in before
-                                if name in after and before[name] != after[name]]
+            self.conversions = [
+                f"{name}: {before[name]} -> {after[name]}"
+                for name in before
+                if name in after and before[name] != after[name]
+            ]
         return G, D
 
-    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps,
-                  n_classes=0):
+    def make_step(
+        self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps, n_classes=0
+    ):
         from opacus import GradSampleModule
         from opacus.accountants import create_accountant
         from opacus.accountants.utils import get_noise_multiplier
@@ -138,22 +161,45 @@ class DPSGD(PrivacyMechanism):
         self.planned_steps = steps * trainer.n_critic
         if self.noise_multiplier is None:
             self.noise_multiplier = get_noise_multiplier(
-                target_epsilon=self.target_epsilon, target_delta=self.delta, sample_rate=self.sample_rate,
-                steps=self.planned_steps, accountant=self.accountant_name)
+                target_epsilon=self.target_epsilon,
+                target_delta=self.delta,
+                sample_rate=self.sample_rate,
+                steps=self.planned_steps,
+                accountant=self.accountant_name,
+            )
         try:
             D_private = GradSampleModule(D, loss_reduction="mean", strict=True)
         except NotImplementedError as exc:
-            raise ConfigError("privacy", f"Opacus cannot compute per-sample gradients for this D "
-                                         f"(regularizer={regularizer.name}): {exc}") from None
-        opt_d = DPOptimizer(trainer.adam(D.parameters(), device, capturable=False),
-                            noise_multiplier=self.noise_multiplier, max_grad_norm=self.max_grad_norm,
-                            expected_batch_size=trainer.batch_size, loss_reduction="mean",
-                            secure_mode=self.secure_mode)
+            raise ConfigError(
+                "privacy",
+                f"Opacus cannot compute per-sample gradients for this D (regularizer={regularizer.name}): {exc}",
+            ) from None
+        opt_d = DPOptimizer(
+            trainer.adam(D.parameters(), device, capturable=False),
+            noise_multiplier=self.noise_multiplier,
+            max_grad_norm=self.max_grad_norm,
+            expected_batch_size=trainer.batch_size,
+            loss_reduction="mean",
+            secure_mode=self.secure_mode,
+        )
         self.accountant = create_accountant(mechanism=self.accountant_name)
         opt_d.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
-        return DPStep(G, D_private, trainer.adam(G.parameters(), device, capturable=False), opt_d, objective,
-                      regularizer, z_dim, conditional, self.n_codes, n_classes, members=members,
-                      sample_rate=self.sample_rate, poisson=self.poisson, batch_size=trainer.batch_size)
+        return DPStep(
+            G,
+            D_private,
+            trainer.adam(G.parameters(), device, capturable=False),
+            opt_d,
+            objective,
+            regularizer,
+            z_dim,
+            conditional,
+            self.n_codes,
+            n_classes,
+            members=members,
+            sample_rate=self.sample_rate,
+            poisson=self.poisson,
+            batch_size=trainer.batch_size,
+        )
 
     def spent_epsilon(self) -> float | None:
         if self.accountant is None or not self.accountant.history:
@@ -173,14 +219,26 @@ class DPSGD(PrivacyMechanism):
 
     def describe(self) -> dict[str, Any]:
         steps = sum(h[2] for h in self.accountant.history) if self.accountant else 0
-        out = {"mechanism": self.name, "epsilon": self.spent_epsilon(), "delta": self.delta,
-               "target_epsilon": self.target_epsilon, "noise_multiplier": self.noise_multiplier,
-               "max_grad_norm": self.max_grad_norm, "sample_rate": self.sample_rate, "steps": steps,
-               "planned_steps": self.planned_steps, "accountant": self.accountant_name,
-               "poisson_sampling": self.poisson, "converted": self.conversions,
-               "fake_label_prior": self.fake_label_prior, "g_batch_size": "trainer.batch_size (fixed)",
-               "not_covered": list(NOT_COVERED)}
+        out = {
+            "mechanism": self.name,
+            "epsilon": self.spent_epsilon(),
+            "delta": self.delta,
+            "target_epsilon": self.target_epsilon,
+            "noise_multiplier": self.noise_multiplier,
+            "max_grad_norm": self.max_grad_norm,
+            "sample_rate": self.sample_rate,
+            "steps": steps,
+            "planned_steps": self.planned_steps,
+            "accountant": self.accountant_name,
+            "poisson_sampling": self.poisson,
+            "converted": self.conversions,
+            "fake_label_prior": self.fake_label_prior,
+            "g_batch_size": "trainer.batch_size (fixed)",
+            "not_covered": list(NOT_COVERED),
+        }
         if not self.poisson:
-            out["accounting_note"] = ("poisson_sampling=false: batches are shuffled fixed-size slices, but the "
-                                      "accountant assumes Poisson sampling; the reported epsilon is not a guarantee")
+            out["accounting_note"] = (
+                "poisson_sampling=false: batches are shuffled fixed-size slices, but the "
+                "accountant assumes Poisson sampling; the reported epsilon is not a guarantee"
+            )
         return out

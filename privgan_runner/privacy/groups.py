@@ -1,4 +1,5 @@
 """What PIGAN and PrivGAN share: members split into N groups, a classifier of the group, a fooling loss."""
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,9 @@ def check_epochs(**values) -> None:
 
 def check_members(n_members: int, n_groups: int) -> None:
     if n_members < 2 * n_groups:
-        raise ConfigError("privacy.n_groups", f"{n_groups} groups need at least two members each; "
-                                              f"there are {n_members} members")
+        raise ConfigError(
+            "privacy.n_groups", f"{n_groups} groups need at least two members each; there are {n_members} members"
+        )
 
 
 def equal_groups(n_members: int, n_groups: int, seed: int) -> torch.Tensor:
@@ -42,14 +44,14 @@ def pretrain_classifier(Q, X: torch.Tensor, groups: torch.Tensor, trainer, devic
     for _ in range(epochs):
         order = torch.randperm(n, device=device)
         for start in range(0, n - b + 1, b):
-            idx = order[start: start + b]
+            idx = order[start : start + b]
             loss = F.cross_entropy(Q(X[idx]), groups[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     with torch.no_grad():
         Q.eval()
-        hits = sum(int((Q(X[i: i + 512]).argmax(1) == groups[i: i + 512]).sum()) for i in range(0, n, 512))
+        hits = sum(int((Q(X[i : i + 512]).argmax(1) == groups[i : i + 512]).sum()) for i in range(0, n, 512))
         Q.train()
     return hits / n
 

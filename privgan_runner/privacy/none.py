@@ -1,4 +1,5 @@
 """No privacy mechanism: the GAN is trained as its objective and regularizer say."""
+
 from .base import PrivacyMechanism
 
 

@@ -20,6 +20,7 @@ The switch at epoch K is a device scalar (the captured step stays one graph), an
 its real training from a fresh state (groups.WarmupSwitch).
 Attacks read D with every code and take the max over c (PIGAN Sec. 4.1).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,8 +31,15 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..training.step import AdversarialStep
 from .base import PrivacyMechanism
-from .groups import (WarmupSwitch, check_epochs, check_groups, check_members, equal_groups, fool_loss,
-                     pretrain_classifier)
+from .groups import (
+    WarmupSwitch,
+    check_epochs,
+    check_groups,
+    check_members,
+    equal_groups,
+    fool_loss,
+    pretrain_classifier,
+)
 
 
 class PiganStep(AdversarialStep):
@@ -61,8 +69,14 @@ class PiganStep(AdversarialStep):
 
 
 class PIGAN(PrivacyMechanism):
-    def __init__(self, lam: float = 1.0, n_groups: int = 2, q_pretrain_epochs: int = 50, warmup_epochs: int = 200,
-                 penalty_during_warmup: bool = True):
+    def __init__(
+        self,
+        lam: float = 1.0,
+        n_groups: int = 2,
+        q_pretrain_epochs: int = 50,
+        warmup_epochs: int = 200,
+        penalty_during_warmup: bool = True,
+    ):
         check_groups(lam, n_groups)
         check_epochs(q_pretrain_epochs=q_pretrain_epochs, warmup_epochs=warmup_epochs)
         self.lam, self.n_codes = float(lam), n_groups
@@ -75,8 +89,10 @@ class PIGAN(PrivacyMechanism):
     def check(self, n_members: int, trainer, regularizer=None) -> None:
         check_members(n_members, self.n_codes)
         if self.lam > 0 and self.warmup_epochs >= trainer.epochs:
-            raise ConfigError("privacy.warmup_epochs", f"K = {self.warmup_epochs} >= trainer.epochs = "
-                                                       f"{trainer.epochs}: Q would never be trained")
+            raise ConfigError(
+                "privacy.warmup_epochs",
+                f"K = {self.warmup_epochs} >= trainer.epochs = {trainer.epochs}: Q would never be trained",
+            )
 
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         G, D = model.build(image_size, channels, n_classes, n_codes=self.n_codes)
@@ -86,15 +102,29 @@ class PIGAN(PrivacyMechanism):
     def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
         return equal_groups(n_members, self.n_codes, seed)
 
-    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps,
-                  n_classes=0):
+    def make_step(
+        self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps, n_classes=0
+    ):
         X, _, C = members
         self.q_pretrain_accuracy = pretrain_classifier(self.Q, X, C, trainer, device, self.q_pretrain_epochs)
         self.switch = WarmupSwitch(self.warmup_epochs, self.penalty_during_warmup, device)
         self.switch.optimizer = trainer.adam(self.Q.parameters(), device)
-        return PiganStep(G, D, trainer.adam(G.parameters(), device), trainer.adam(D.parameters(), device),
-                         objective, regularizer, z_dim, conditional, self.n_codes, n_classes,
-                         Q=self.Q, opt_q=self.switch.optimizer, lam=self.lam, switch=self.switch)
+        return PiganStep(
+            G,
+            D,
+            trainer.adam(G.parameters(), device),
+            trainer.adam(D.parameters(), device),
+            objective,
+            regularizer,
+            z_dim,
+            conditional,
+            self.n_codes,
+            n_classes,
+            Q=self.Q,
+            opt_q=self.switch.optimizer,
+            lam=self.lam,
+            switch=self.switch,
+        )
 
     def on_epoch(self, epoch: int) -> None:
         if self.switch is not None:
@@ -108,7 +138,12 @@ class PIGAN(PrivacyMechanism):
             self.Q.load_state_dict(state["Q"])
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "lam": self.lam, "n_groups": self.n_codes,
-                "q_pretrain_epochs": self.q_pretrain_epochs, "warmup_epochs": self.warmup_epochs,
-                "penalty_during_warmup": self.penalty_during_warmup,
-                "q_pretrain_accuracy": self.q_pretrain_accuracy}
+        return {
+            **super().describe(),
+            "lam": self.lam,
+            "n_groups": self.n_codes,
+            "q_pretrain_epochs": self.q_pretrain_epochs,
+            "warmup_epochs": self.warmup_epochs,
+            "penalty_during_warmup": self.penalty_during_warmup,
+            "q_pretrain_accuracy": self.q_pretrain_accuracy,
+        }

@@ -11,6 +11,7 @@ replacement, all generators share one noise batch, and an epoch is one pass over
 Sampling picks a generator uniformly per record. Attacks read every discriminator and take the max
 (the white-box attack also reports the mean).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,8 +22,15 @@ import torch.nn.functional as F
 
 from ..training.step import AdversarialStep
 from .base import PrivacyMechanism
-from .groups import (WarmupSwitch, check_epochs, check_groups, check_members, equal_groups, fool_loss,
-                     pretrain_classifier)
+from .groups import (
+    WarmupSwitch,
+    check_epochs,
+    check_groups,
+    check_members,
+    equal_groups,
+    fool_loss,
+    pretrain_classifier,
+)
 
 
 class GeneratorSet(nn.Module):
@@ -56,8 +64,7 @@ class DiscriminatorSet(nn.Module):
 class PrivGANStep(AdversarialStep):
     loss_names = ("d_loss", "g_loss", "penalty", "p_loss", "p_accuracy")
 
-    def __init__(self, *args, P, opt_p, lam: float, switch: WarmupSwitch, group_idx: torch.Tensor, members,
-                 **kwargs):
+    def __init__(self, *args, P, opt_p, lam: float, switch: WarmupSwitch, group_idx: torch.Tensor, members, **kwargs):
         super().__init__(*args, **kwargs)
         self.P, self.opt_p, self.lam, self.switch = P, opt_p, lam, switch
         self.group_idx, self.members = group_idx, members  # [N, group size]: member indices per group
@@ -107,7 +114,9 @@ class PrivGANStep(AdversarialStep):
         for k in range(n_groups):
             fake = Gs[k](z, y)
             g_loss = g_loss + self.objective.g_loss(Ds[k](fake, y))
-            g_loss = g_loss + self.lam * self.switch.penalty_on * fool_loss(self.P(fake), torch.full_like(made_by[:batch], k), n_groups)
+            g_loss = g_loss + self.lam * self.switch.penalty_on * fool_loss(
+                self.P(fake), torch.full_like(made_by[:batch], k), n_groups
+            )
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -117,8 +126,14 @@ class PrivGANStep(AdversarialStep):
 
 
 class PrivGAN(PrivacyMechanism):
-    def __init__(self, lam: float = 1.0, n_groups: int = 2, p_pretrain_epochs: int = 50, warmup_epochs: int = 100,
-                 penalty_during_warmup: bool = True):
+    def __init__(
+        self,
+        lam: float = 1.0,
+        n_groups: int = 2,
+        p_pretrain_epochs: int = 50,
+        warmup_epochs: int = 100,
+        penalty_during_warmup: bool = True,
+    ):
         check_groups(lam, n_groups)
         check_epochs(p_pretrain_epochs=p_pretrain_epochs, warmup_epochs=warmup_epochs)
         self.lam, self.n_codes = float(lam), n_groups
@@ -142,18 +157,32 @@ class PrivGAN(PrivacyMechanism):
     def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
         return equal_groups(n_members, self.n_codes, seed)
 
-    def make_step(self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps,
-                  n_classes=0):
+    def make_step(
+        self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps, n_classes=0
+    ):
         X, _, C = members
         self.p_pretrain_accuracy = pretrain_classifier(self.P, X, C, trainer, device, self.p_pretrain_epochs)
         size = int(torch.bincount(C, minlength=self.n_codes).min())
         group_idx = torch.stack([(C == k).nonzero().squeeze(1)[:size] for k in range(self.n_codes)])
         self.switch = WarmupSwitch(self.warmup_epochs, self.penalty_during_warmup, device)
         self.switch.optimizer = trainer.adam(self.P.parameters(), device)
-        return PrivGANStep(G, D, trainer.adam(G.parameters(), device), trainer.adam(D.parameters(), device),
-                           objective, regularizer, z_dim, conditional, self.n_codes, P=self.P,
-                           opt_p=self.switch.optimizer, lam=self.lam, switch=self.switch,
-                           group_idx=group_idx, members=members)
+        return PrivGANStep(
+            G,
+            D,
+            trainer.adam(G.parameters(), device),
+            trainer.adam(D.parameters(), device),
+            objective,
+            regularizer,
+            z_dim,
+            conditional,
+            self.n_codes,
+            P=self.P,
+            opt_p=self.switch.optimizer,
+            lam=self.lam,
+            switch=self.switch,
+            group_idx=group_idx,
+            members=members,
+        )
 
     def on_epoch(self, epoch: int) -> None:
         if self.switch is not None:
@@ -171,7 +200,12 @@ class PrivGAN(PrivacyMechanism):
             self.P.load_state_dict(state["P"])
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "lam": self.lam, "n_groups": self.n_codes,
-                "p_pretrain_epochs": self.p_pretrain_epochs, "warmup_epochs": self.warmup_epochs,
-                "penalty_during_warmup": self.penalty_during_warmup,
-                "p_pretrain_accuracy": self.p_pretrain_accuracy}
+        return {
+            **super().describe(),
+            "lam": self.lam,
+            "n_groups": self.n_codes,
+            "p_pretrain_epochs": self.p_pretrain_epochs,
+            "warmup_epochs": self.warmup_epochs,
+            "penalty_during_warmup": self.penalty_during_warmup,
+            "p_pretrain_accuracy": self.p_pretrain_accuracy,
+        }

@@ -1,7 +1,8 @@
 """The regularizer kind: three hooks, each a no-op unless a variant needs it."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn

@@ -4,6 +4,7 @@ The penalty is on each record's own input gradient, which batch normalization mi
 batch; as the WGAN-GP paper recommends, D's BatchNorm layers become layer normalization
 (`batchnorm_to_layernorm: false` keeps them).
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """No regularization: the plain GAN of Wu et al.'s "Original" rows."""
+
 from .base import Regularizer
 
 

@@ -8,6 +8,7 @@ For every D weight matrix W (rows = output units; a conv kernel flattened to out
 - `form: off_diagonal` (Brock et al. 2019, BigGAN): beta * ||W W^T * (1 - I)||_F^2, orthogonality without
   constraining the filters' norms.
 """
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ Batch normalization in D rescales each layer by 1 / (batch std) * gamma, which u
 bound, so by default D's BatchNorm layers are removed (SN-GAN's discriminator has none);
 `remove_batchnorm: false` keeps them.
 """
+
 from __future__ import annotations
 
 import torch.nn as nn

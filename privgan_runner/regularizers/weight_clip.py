@@ -1,4 +1,5 @@
 """Weight clipping (Arjovsky et al. 2017): every D parameter clamped to [low, high] after each D step."""
+
 from __future__ import annotations
 
 import torch

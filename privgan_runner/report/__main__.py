@@ -5,6 +5,7 @@ std), runs.csv (one row per run: its configuration columns, seed, status, every 
 `--latex`, report.tex. Headline figures are those the runs' results.json describe as such (each
 attack's and metric's own description); runs written before descriptions existed use a fixed list.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,24 @@ def _label(row: dict, columns: list[str]) -> str:
 
 
 #: the headline figures of runs whose results.json has no figure descriptions (report.csv has every figure)
-FALLBACK_HEADLINE = ("white_box.auc", "white_box.f1", "top_m.top_m_accuracy", "tvd.tvd", "monte_carlo.mc_single_accuracy",
-            "monte_carlo.mc_set_accuracy", "logan.auc", "logan.f1", "distance.auc", "gen_gap", "fid", "kid",
-            "inception_score", "intra_fid", "gen2real_accuracy", "epsilon_spent")
+FALLBACK_HEADLINE = (
+    "white_box.auc",
+    "white_box.f1",
+    "top_m.top_m_accuracy",
+    "tvd.tvd",
+    "monte_carlo.mc_single_accuracy",
+    "monte_carlo.mc_set_accuracy",
+    "logan.auc",
+    "logan.f1",
+    "distance.auc",
+    "gen_gap",
+    "fid",
+    "kid",
+    "inception_score",
+    "intra_fid",
+    "gen2real_accuracy",
+    "epsilon_spent",
+)
 
 
 def headline(rows: list[dict], figures: list[str]) -> list[str]:
@@ -64,8 +80,12 @@ def _figure_cell(row: dict, name: str):
 
 def _latex(header: list[str], body: list[list[str]]) -> str:
     escape = str.maketrans({"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "±": r"$\pm$"})
-    lines = [r"\begin{tabular}{" + "l" * len(header) + "}", r"\toprule",
-             " & ".join(h.translate(escape) for h in header) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{" + "l" * len(header) + "}",
+        r"\toprule",
+        " & ".join(h.translate(escape) for h in header) + r" \\",
+        r"\midrule",
+    ]
     lines += [" & ".join(c.translate(escape) for c in cells) + r" \\" for cells in body]
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
 
@@ -75,8 +95,11 @@ def _runs_csv(rows: list[dict], config: list[str], figures: list[str]) -> str:
     writer = csv.writer(text)
     writer.writerow(["run", "seed", "status"] + config + figures)
     for row in sorted(rows, key=lambda r: r["run"]):
-        writer.writerow([row["run"], row["seed"], row["status"]] + [row["config"].get(k) for k in config]
-                        + [row["figures"].get(f, "") for f in figures])
+        writer.writerow(
+            [row["run"], row["seed"], row["status"]]
+            + [row["config"].get(k) for k in config]
+            + [row["figures"].get(f, "") for f in figures]
+        )
     return text.getvalue()
 
 
@@ -92,8 +115,12 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
     printed = shown_columns(table, config)
 
     def cells(row: dict, figure_cells, keys=config) -> list:
-        return ([row["config"].get(k) for k in keys] + [row[c] for c in counts] + figure_cells
-                + [row["paper"].get(c) for c in paper])
+        return (
+            [row["config"].get(k) for k in keys]
+            + [row[c] for c in counts]
+            + figure_cells
+            + [row["paper"].get(c) for c in paper]
+        )
 
     md = io.StringIO()
     header = [_short(k) for k in printed] + counts + shown + paper
@@ -124,9 +151,11 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
     if latex:
         written.append(write_text(out / "report.tex", _latex(header, body)))
     knob = swept_knob(table, config)
-    for made in (curves(out / f"curves_{knob}.png", table, knob, [f for f in shown if f in figures]) if knob else None,
-                 roc_overlay(out / "roc_overlay.png", first_completed),
-                 histograms(out / "score_histograms.png", first_completed)):
+    for made in (
+        curves(out / f"curves_{knob}.png", table, knob, [f for f in shown if f in figures]) if knob else None,
+        roc_overlay(out / "roc_overlay.png", first_completed),
+        histograms(out / "score_histograms.png", first_completed),
+    ):
         if made:
             written.append(made)
     return {"table": table, "columns": config, "markdown": md.getvalue(), "written": written}
@@ -140,8 +169,7 @@ def main(argv=None) -> int:
     p.add_argument("--latex", action="store_true", help="also write the table as report.tex (booktabs)")
     args = p.parse_args(argv)
     try:
-        report = build_report(args.paths, args.out or args.paths[0] / "report", all_columns=args.all,
-                              latex=args.latex)
+        report = build_report(args.paths, args.out or args.paths[0] / "report", all_columns=args.all, latex=args.latex)
     except FileNotFoundError as exc:
         print(f"privgan_runner.report: error: {exc}", file=sys.stderr)
         return 2

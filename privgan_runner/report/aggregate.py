@@ -6,6 +6,7 @@ the execution keys aside: see collect.py); those keys are the table's configurat
 differ in anything else (epochs, width, member fraction, noise multiplier, ...) are never averaged as if
 they were seeds, and a failed job counts only in its own configuration's row.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,16 +22,38 @@ TABLE_ORDER = {
     "privacy.name": ("none", "dpsgd", "pigan", "privgan"),
 }
 #: configuration columns listed first, in this order; the other varying keys follow alphabetically
-LEADING_KEYS = ("name", "dataset.name", "objective.name", "regularizer.name", "privacy.name", "privacy.lam",
-                "privacy.n_groups", "privacy.epsilon")
+LEADING_KEYS = (
+    "name",
+    "dataset.name",
+    "objective.name",
+    "regularizer.name",
+    "privacy.name",
+    "privacy.lam",
+    "privacy.n_groups",
+    "privacy.epsilon",
+)
 
 #: the protocols under which the papers' tables were measured: a paper's value is shown beside a row
 #: only when the row's configuration has every one of these values
-WU_PROTOCOL = {"dataset.member_fraction": 0.5, "dataset.max_samples": None, "trainer.epochs": 400,
-               "trainer.batch_size": 64, "model.name": "dcgan", "privacy.name": "none"}
-PIGAN_PROTOCOL = {"dataset.name": "fashion_mnist", "dataset.member_fraction": 0.1, "dataset.max_samples": None,
-                  "trainer.epochs": 300, "trainer.batch_size": 128, "model.name": "pigan_dcgan",
-                  "privacy.name": "pigan", "privacy.q_pretrain_epochs": 50, "privacy.warmup_epochs": 200}
+WU_PROTOCOL = {
+    "dataset.member_fraction": 0.5,
+    "dataset.max_samples": None,
+    "trainer.epochs": 400,
+    "trainer.batch_size": 64,
+    "model.name": "dcgan",
+    "privacy.name": "none",
+}
+PIGAN_PROTOCOL = {
+    "dataset.name": "fashion_mnist",
+    "dataset.member_fraction": 0.1,
+    "dataset.max_samples": None,
+    "trainer.epochs": 300,
+    "trainer.batch_size": 128,
+    "model.name": "pigan_dcgan",
+    "privacy.name": "pigan",
+    "privacy.q_pretrain_epochs": 50,
+    "privacy.warmup_epochs": 200,
+}
 
 
 def _order(value, key: str = "") -> tuple:
@@ -107,9 +130,18 @@ def aggregate(rows: list[dict]) -> tuple[list[dict], list[str], list[str]]:
                 cells[name] = "failed" if any(r.get("status") == "failed" for r in runs) else "running"
             elif collapsed and not done:
                 cells[name] = "N/A"
-        table.append({"config": {k: runs[0]["config"].get(k) for k in columns}, "full_config": runs[0]["config"],
-                      "seeds": len(runs), "completed": len(done), "collapsed": collapsed, "failed": failed,
-                      "figures": cells, "runs": runs})
+        table.append(
+            {
+                "config": {k: runs[0]["config"].get(k) for k in columns},
+                "full_config": runs[0]["config"],
+                "seeds": len(runs),
+                "completed": len(done),
+                "collapsed": collapsed,
+                "failed": failed,
+                "figures": cells,
+                "runs": runs,
+            }
+        )
     table.sort(key=lambda r: tuple(_order(r["config"].get(k), k) for k in columns))
     return table, columns, figures
 
@@ -146,7 +178,9 @@ def add_paper_values(table: list[dict]) -> list[str]:
                             paper[f"paper.{ref['dataset']}_black_box.{fig}"] = ref[fig]
         if follows(cfg, PIGAN_PROTOCOL):
             for ref in pigan:  # PIGAN Table 2: F-MNIST, lambda = 1, N varied
-                if cfg.get("privacy.n_groups") == int(ref["n_groups"]) and cfg.get("privacy.lam") == float(ref["lambda"]):
+                if cfg.get("privacy.n_groups") == int(ref["n_groups"]) and cfg.get("privacy.lam") == float(
+                    ref["lambda"]
+                ):
                     for fig, std in (("wb_pct", "wb_std"), ("tvd", "tvd_std"), ("mc_set_pct", "mc_set_std")):
                         paper[f"paper.{fig}"] = f"{ref[fig]} ± {ref[std]}"
         row["paper"] = paper

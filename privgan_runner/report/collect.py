@@ -6,6 +6,7 @@ the report groups runs whose configurations are equal and treats the seeds insid
 A row's figures are every number the run reports: each attack's figures (nested ones dotted, e.g.
 `white_box.mean_over_views.auc`), each metric, and the spent epsilon.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,12 @@ def _numbers(node: Any, prefix: str) -> dict[str, float]:
         for key, value in node.items():
             out.update(_numbers(value, f"{prefix}.{key}" if prefix else str(key)))
         return out
-    if prefix.endswith("_ci") and isinstance(node, list) and len(node) == 2 and all(
-            isinstance(v, (int, float)) for v in node):
+    if (
+        prefix.endswith("_ci")
+        and isinstance(node, list)
+        and len(node) == 2
+        and all(isinstance(v, (int, float)) for v in node)
+    ):
         return {f"{prefix}_low": node[0], f"{prefix}_high": node[1]}
     if isinstance(node, (int, float)) and not isinstance(node, bool):
         return {prefix: node}
@@ -70,9 +75,14 @@ def flatten(run: Path) -> dict:
     if isinstance(spent, (int, float)) and not isinstance(spent, bool):
         figures["epsilon_spent"] = spent
     flat = identity(config, training_only=False)
-    return {"run": str(run), "status": results.get("status"), "seed": results.get("seed", config.get("seed")),
-            "config": {k: v for k, v in flat.items() if k not in REPEAT_KEYS}, "figures": figures,
-            "described": results.get("figures") or {}}
+    return {
+        "run": str(run),
+        "status": results.get("status"),
+        "seed": results.get("seed", config.get("seed")),
+        "config": {k: v for k, v in flat.items() if k not in REPEAT_KEYS},
+        "figures": figures,
+        "described": results.get("figures") or {},
+    }
 
 
 def _hydra_config(run: Path) -> dict:

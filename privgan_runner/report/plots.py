@@ -1,4 +1,5 @@
 """Report plots: a figure against the swept knob (PIGAN Fig. 1-2 style), ROC overlays, score histograms."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,11 @@ KNOB_LABELS = {"privacy.lam": "lambda", "privacy.epsilon": "epsilon (target)", "
 
 def swept_knob(table: list[dict], columns: list[str]) -> str | None:
     """The knob the sweep varies (lambda, epsilon, N, epochs, ...), if exactly one numeric key varies."""
-    numeric = [k for k in columns
-               if all(isinstance(r["config"].get(k), (int, float)) and not isinstance(r["config"].get(k), bool)
-                      for r in table)]
+    numeric = [
+        k
+        for k in columns
+        if all(isinstance(r["config"].get(k), (int, float)) and not isinstance(r["config"].get(k), bool) for r in table)
+    ]
     return numeric[0] if len(numeric) == 1 and len(columns) == 1 else None
 
 
@@ -27,8 +30,11 @@ def curves(path: Path, table: list[dict], knob: str, figures: list[str]) -> Path
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names):
-        pts = sorted((r["config"][knob], r["figures"][name]["mean"], r["figures"][name]["std"]) for r in table
-                     if isinstance(r["figures"].get(name), dict))
+        pts = sorted(
+            (r["config"][knob], r["figures"][name]["mean"], r["figures"][name]["std"])
+            for r in table
+            if isinstance(r["figures"].get(name), dict)
+        )
         if pts:
             x, y, e = map(np.array, zip(*pts))
             ax.errorbar(x, y, yerr=e, marker="o", capsize=3)

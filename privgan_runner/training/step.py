@@ -11,6 +11,7 @@ own Poisson batches and privatizes the update), `fake_labels` and `g_batch` (DP-
 that leaves D's private update independent of the members), `after_d` (PIGAN trains its classifier Q
 there) and `g_loss` (PIGAN adds its privacy term).
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,9 +28,19 @@ class AdversarialStep:
     #: reference); a mechanism whose D batches depend on the members draws a fresh one instead
     reuses_last_fake: bool = True
 
-    def __init__(self, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                 objective: Objective, regularizer: Regularizer, z_dim: int, conditional: bool, n_codes: int = 0,
-                 n_classes: int = 0):
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        objective: Objective,
+        regularizer: Regularizer,
+        z_dim: int,
+        conditional: bool,
+        n_codes: int = 0,
+        n_classes: int = 0,
+    ):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         self.objective, self.regularizer = objective, regularizer
         self.z_dim, self.conditional, self.n_codes, self.n_classes = z_dim, conditional, n_codes, n_classes

@@ -4,12 +4,14 @@ Losses stay on the device inside the loop and are read back every `log_every` st
 divergence (a non-finite or exploding loss) is detected: the run then stops as `collapsed`, naming
 the exact step, instead of crashing the sweep.
 """
+
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -52,20 +54,45 @@ class TrainResult:
     cuda_graph: bool = False  # the step ran as a captured CUDA graph
 
     def summary(self) -> dict[str, Any]:
-        return {"steps": self.steps, "epochs": self.epochs, "seconds": round(self.seconds, 2),
-                "device": self.device, "final": self.final, "status": self.status, "message": self.message,
-                "notes": self.notes, "tf32": self.tf32, "cuda_graph": self.cuda_graph}
+        return {
+            "steps": self.steps,
+            "epochs": self.epochs,
+            "seconds": round(self.seconds, 2),
+            "device": self.device,
+            "final": self.final,
+            "status": self.status,
+            "message": self.message,
+            "notes": self.notes,
+            "tf32": self.tf32,
+            "cuda_graph": self.cuda_graph,
+        }
 
 
 class Trainer:
-    def __init__(self, epochs: int = 1000, batch_size: int = 64, n_critic: int = 1, lr: float = 2e-4,
-                 betas: tuple[float, float] | list[float] = (0.5, 0.999), device: str = "auto",
-                 log_every: int = 50, divergence_threshold: float = 1e6, progress: bool = True,
-                 cuda_graph: bool = False, channels_last: bool = False, warmup_steps: int = 3,
-                 checkpoint_every: int = 50):
-        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("n_critic", n_critic),
-                           ("log_every", log_every), ("warmup_steps", warmup_steps),
-                           ("checkpoint_every", checkpoint_every)):
+    def __init__(
+        self,
+        epochs: int = 1000,
+        batch_size: int = 64,
+        n_critic: int = 1,
+        lr: float = 2e-4,
+        betas: tuple[float, float] | list[float] = (0.5, 0.999),
+        device: str = "auto",
+        log_every: int = 50,
+        divergence_threshold: float = 1e6,
+        progress: bool = True,
+        cuda_graph: bool = False,
+        channels_last: bool = False,
+        warmup_steps: int = 3,
+        checkpoint_every: int = 50,
+    ):
+        for key, value in (
+            ("epochs", epochs),
+            ("batch_size", batch_size),
+            ("n_critic", n_critic),
+            ("log_every", log_every),
+            ("warmup_steps", warmup_steps),
+            ("checkpoint_every", checkpoint_every),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(key, f"must be a positive integer, got {value!r}")
         if not (isinstance(lr, (int, float)) and lr > 0):
@@ -93,9 +120,11 @@ class Trainer:
 
     def check_fits(self, n_members: int) -> None:
         if self.steps_per_epoch(n_members) == 0:
-            raise ConfigError("trainer.batch_size",
-                              f"batch_size {self.batch_size} x n_critic {self.n_critic} exceeds the {n_members} "
-                              "members: not one full step per epoch")
+            raise ConfigError(
+                "trainer.batch_size",
+                f"batch_size {self.batch_size} x n_critic {self.n_critic} exceeds the {n_members} "
+                "members: not one full step per epoch",
+            )
 
     def adam(self, params, device: torch.device, capturable: bool = True) -> torch.optim.Adam:
         """The trainer's optimizer: Adam (fused on CUDA; capturable when the step will be captured)."""
@@ -106,10 +135,23 @@ class Trainer:
                 kwargs["capturable"] = True
         return torch.optim.Adam(params, **kwargs)
 
-    def fit(self, G, D, objective, regularizer, images: torch.Tensor, labels: torch.Tensor, *, z_dim: int,
-            conditional: bool, privacy=None, codes: torch.Tensor | None = None, n_classes: int = 0,
-            on_log: Callable[[dict[str, float], int], None] | None = None,
-            checkpoint: "Checkpoint | None" = None) -> TrainResult:
+    def fit(
+        self,
+        G,
+        D,
+        objective,
+        regularizer,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        z_dim: int,
+        conditional: bool,
+        privacy=None,
+        codes: torch.Tensor | None = None,
+        n_classes: int = 0,
+        on_log: Callable[[dict[str, float], int], None] | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> TrainResult:
         """Train G and D on the member set (images, labels[, membership codes]) as `privacy` says."""
         if privacy is None:
             from ..privacy.none import NoPrivacy
@@ -117,14 +159,43 @@ class Trainer:
             privacy = NoPrivacy()
         device = resolve_device(self.device_name)
         with tf32_scope(device.type == "cuda"):  # the process's own setting is back once training ends
-            result = self._fit(G, D, objective, regularizer, images, labels, z_dim=z_dim, conditional=conditional,
-                               privacy=privacy, codes=codes, n_classes=n_classes, on_log=on_log,
-                               checkpoint=checkpoint, device=device)
+            result = self._fit(
+                G,
+                D,
+                objective,
+                regularizer,
+                images,
+                labels,
+                z_dim=z_dim,
+                conditional=conditional,
+                privacy=privacy,
+                codes=codes,
+                n_classes=n_classes,
+                on_log=on_log,
+                checkpoint=checkpoint,
+                device=device,
+            )
         result.tf32 = device.type == "cuda"
         return result
 
-    def _fit(self, G, D, objective, regularizer, images, labels, *, z_dim, conditional, privacy, codes, n_classes,
-             on_log, checkpoint, device) -> TrainResult:
+    def _fit(
+        self,
+        G,
+        D,
+        objective,
+        regularizer,
+        images,
+        labels,
+        *,
+        z_dim,
+        conditional,
+        privacy,
+        codes,
+        n_classes,
+        on_log,
+        checkpoint,
+        device,
+    ) -> TrainResult:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         G.to(device, memory_format=fmt).train()
         D.to(device, memory_format=fmt).train()
@@ -134,16 +205,27 @@ class Trainer:
         C = (torch.zeros(n, dtype=torch.long) if codes is None else codes).to(device)
         self.check_fits(n)
         per_epoch = privacy.steps_per_epoch(n, self)
-        eager = privacy.make_step(G, D, objective, regularizer, trainer=self, device=device, z_dim=z_dim,
-                                  conditional=conditional, members=(X, Y, C), steps=self.epochs * per_epoch,
-                                  n_classes=n_classes)
+        eager = privacy.make_step(
+            G,
+            D,
+            objective,
+            regularizer,
+            trainer=self,
+            device=device,
+            z_dim=z_dim,
+            conditional=conditional,
+            members=(X, Y, C),
+            steps=self.epochs * per_epoch,
+            n_classes=n_classes,
+        )
         loss_names = eager.loss_names
         capture = self.cuda_graph and device.type == "cuda" and privacy.capturable
         notes = []
         if self.cuda_graph and device.type == "cuda" and not privacy.capturable:
             notes.append(f"trainer.cuda_graph ignored: the {privacy.name} step cannot be captured")
-        run_step = StepRunner(eager, self.warmup_steps, CapturedStep if capture else None,
-                              torch.cuda.Stream() if capture else None)
+        run_step = StepRunner(
+            eager, self.warmup_steps, CapturedStep if capture else None, torch.cuda.Stream() if capture else None
+        )
 
         window = torch.zeros(self.log_every, len(loss_names), device=device)
         history: list[dict[str, float]] = []
@@ -172,8 +254,9 @@ class Trainer:
                 on_log(means, done)
             bar.update(len(rows))
             if self.progress:
-                bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", **privacy.progress(),
-                                refresh=False)
+                bar.set_postfix(
+                    d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", **privacy.progress(), refresh=False
+                )
             pending = 0
 
         try:
@@ -203,9 +286,18 @@ class Trainer:
         G.eval()
         D.eval()
         final = {k: history[-1][k] for k in loss_names} if history else {}
-        return TrainResult(status=status, steps=done, epochs=-(-done // per_epoch), seconds=seconds,
-                           device=str(device), final=final, history=history, message=message, notes=notes,
-                           cuda_graph=run_step.captured)
+        return TrainResult(
+            status=status,
+            steps=done,
+            epochs=-(-done // per_epoch),
+            seconds=seconds,
+            device=str(device),
+            final=final,
+            history=history,
+            message=message,
+            notes=notes,
+            cuda_graph=run_step.captured,
+        )
 
     @staticmethod
     def _state(epoch: int, done: int, history, seconds: float, G, D, step, privacy) -> dict:
@@ -213,9 +305,17 @@ class Trainer:
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"epoch": epoch, "done": done, "history": list(history), "seconds": seconds,
-                "G": G.state_dict(), "D": D.state_dict(),
-                "step": step.state_dict(), "privacy": privacy.state(), "rng": rng}
+        return {
+            "epoch": epoch,
+            "done": done,
+            "history": list(history),
+            "seconds": seconds,
+            "G": G.state_dict(),
+            "D": D.state_dict(),
+            "step": step.state_dict(),
+            "privacy": privacy.state(),
+            "rng": rng,
+        }
 
     @staticmethod
     def _resume(checkpoint, G, D, step, privacy, device) -> tuple[int, int, list, float]:
