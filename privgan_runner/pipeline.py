@@ -104,6 +104,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
         return finished
     import torch
 
+    torch.set_num_threads(parts.trainer.job_threads())  # the job's share of the cores
     torch.manual_seed(cfg.seed)
     stage = "data"
     try:  # refusals that need the data (a batch larger than the member set, ...) come before any write

@@ -41,6 +41,7 @@ EXECUTION_KEYS = (
     "trainer.checkpoint_every",
     "trainer.cuda_graph",
     "trainer.warmup_steps",
+    "trainer.threads",
     "trainer.channels_last",
 )
 #: what the attack and evaluate stages use: a trained model may be re-attacked with other lists

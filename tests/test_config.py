@@ -155,8 +155,21 @@ def test_local_parallel_launcher_runs_every_job(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    results = sorted(json.loads(p.read_text())["seed"] for p in sweep.glob("*/results.json"))
-    assert results == [0, 1]
+    results = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/results.json"))]
+    assert sorted(r["seed"] for r in results) == [0, 1]
+    import os
+
+    # two jobs at once share the cores: each gets its share of threads, not every core
+    assert {r["train"]["threads"] for r in results} == {max(1, (os.cpu_count() or 1) // 2)}
+
+
+def test_threads_per_job():
+    from privgan_runner.training.trainer import Trainer
+
+    assert Trainer(threads=3).job_threads() == 3
+    assert Trainer().job_threads() == (__import__("os").cpu_count() or 1)  # no launcher: every core, one job
+    with pytest.raises(ConfigError, match="threads"):
+        build_components(compose_config("trainer.threads=0"))
 
 
 def test_slurm_preset_composes_with_requeue():

@@ -8,6 +8,7 @@ the exact step, instead of crashing the sweep.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,21 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("trainer.device", f"{name!r} was asked for, but CUDA is not available here")
     return device
+
+
+def _parallel_local_jobs() -> int:
+    """How many jobs the Hydra launcher runs at once on this machine (joblib's n_jobs; 1 otherwise)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if not HydraConfig.initialized():
+            return 1
+        n_jobs = HydraConfig.get().launcher.get("n_jobs")
+    except Exception:  # no launcher config outside a multirun
+        return 1
+    if not isinstance(n_jobs, int) or n_jobs == 0:
+        return 1
+    return os.cpu_count() or 1 if n_jobs < 0 else n_jobs
 
 
 def _job_number() -> int:
@@ -52,6 +68,7 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     tf32: bool = False  # CUDA matmuls and convolutions ran in TF32
     cuda_graph: bool = False  # the step ran as a captured CUDA graph
+    threads: int = 0  # CPU threads torch used
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -65,6 +82,7 @@ class TrainResult:
             "notes": self.notes,
             "tf32": self.tf32,
             "cuda_graph": self.cuda_graph,
+            "threads": self.threads,
         }
 
 
@@ -84,7 +102,12 @@ class Trainer:
         channels_last: bool = False,
         warmup_steps: int = 3,
         checkpoint_every: int = 50,
+        threads: int | None = None,
     ):
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+            raise ConfigError(
+                "threads", f"must be null (cores / parallel local jobs) or a positive integer, got {threads!r}"
+            )
         for key, value in (
             ("epochs", epochs),
             ("batch_size", batch_size),
@@ -113,6 +136,12 @@ class Trainer:
         self.progress, self.cuda_graph, self.channels_last = progress, cuda_graph, channels_last
         self.warmup_steps = warmup_steps
         self.checkpoint_every = checkpoint_every
+        self.threads = threads
+
+    def job_threads(self) -> int:
+        """CPU threads for this job: `threads`, else the cores shared by the local jobs running in parallel
+        (torch's default, every core per process, ran 2-3 parallel jobs on 2 cores about 10x slower)."""
+        return self.threads or max(1, (os.cpu_count() or 1) // _parallel_local_jobs())
 
     def steps_per_epoch(self, n_members: int) -> int:
         """G steps per epoch: each consumes n_critic full member batches (the last partial one is dropped)."""
@@ -175,7 +204,7 @@ class Trainer:
                 checkpoint=checkpoint,
                 device=device,
             )
-        result.tf32 = device.type == "cuda"
+        result.tf32, result.threads = device.type == "cuda", torch.get_num_threads()
         return result
 
     def _fit(
