@@ -26,7 +26,7 @@ QUICK_TABLE2 := dataset.max_samples=400 trainer.epochs=40 model.width=32 attack.
                 attack.logan.bootstrap=200 attack.logan.n_generated=2000 attack.logan.epochs=5
 QUICK_MODEL  := model=dcgan '~model.arch' model.conditional=true model.width=32 dataset.max_samples=1000 trainer.epochs=40 \
                 trainer.batch_size=50 'metric=[gen_gap]'
-QUICK_PIGAN  := $(QUICK_MODEL) privacy.warmup_epochs=20 privacy.q_pretrain_epochs=5
+QUICK_PIGAN  := $(QUICK_MODEL) privacy.warmup_epochs=20 privacy.pretrain_epochs=5
 
 .DEFAULT_GOAL := help
 .PHONY: help run lint test test-all bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon

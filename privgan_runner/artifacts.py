@@ -15,6 +15,7 @@ import torch
 from .data.base import ImagePool
 from .data.split import Membership
 from .objectives.base import Objective
+from .seeds import derive
 
 if TYPE_CHECKING:
     from .privacy.base import PrivacyMechanism
@@ -76,7 +77,7 @@ class TrainedGAN:
             n_classes=self.pool.n_classes,
             privacy=self.privacy,
             device=self.device,
-            seed=self.seed if seed is None else seed,
+            seed=derive(self.seed, "samples") if seed is None else seed,
             labels=labels,
             batch_size=self.batch_size,
         )

@@ -22,6 +22,7 @@ from .console import print_summary
 from .errors import ConfigError, DatasetNotFoundError
 from .results import Figure, Results, describe
 from .run_folder import RunFolder, check_run_folder, record_job
+from .seeds import derive
 
 log = logging.getLogger("privgan_runner")
 
@@ -174,7 +175,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
         if "attack" in cfg.stages:
             stage = "attack"
             folder.write_status("running", stage)
-            results["attacks"], attack_scores = _attack(parts, trained, folder, int(cfg.seed))
+            results["attacks"], attack_scores = _attack(parts, trained, folder, derive(int(cfg.seed), "bootstrap"))
         if "evaluate" in cfg.stages:
             stage = "evaluate"
             folder.write_status("running", stage)
@@ -257,7 +258,9 @@ def _load_data(cfg: DictConfig, parts: Components, folder: RunFolder, train: boo
             pool.groups, cfg.dataset.member_fraction, cfg.dataset.max_samples, int(cfg.seed), pool.member_groups
         )
     else:
-        membership = split_pool(len(pool), cfg.dataset.member_fraction, cfg.dataset.max_samples, int(cfg.seed))
+        membership = split_pool(
+            len(pool), cfg.dataset.member_fraction, cfg.dataset.max_samples, derive(int(cfg.seed), "split")
+        )
     return pool, membership, True
 
 

@@ -28,6 +28,7 @@ from privgan_runner.data.fashion_mnist import FashionMNIST  # noqa: E402
 from privgan_runner.data.synthetic import Synthetic  # noqa: E402
 from privgan_runner.models.dcgan import DCGAN  # noqa: E402
 from privgan_runner.objectives.js import JS  # noqa: E402
+from privgan_runner.privacy.none import NoPrivacy  # noqa: E402
 from privgan_runner.regularizers.none import NoRegularizer  # noqa: E402
 from privgan_runner.training.trainer import Trainer, resolve_device  # noqa: E402
 
@@ -76,7 +77,9 @@ def ours_steps_per_second(G, D, images, labels, objective, args, device, lr) -> 
         cuda_graph=args.cuda_graph,
         channels_last=args.channels_last,
     )
-    result = trainer.fit(G, D, objective, NoRegularizer(), images, labels, z_dim=G.z_dim, conditional=False)
+    result = trainer.fit(
+        G, D, objective, NoRegularizer(), images, labels, z_dim=G.z_dim, conditional=False, privacy=NoPrivacy()
+    )
     return result.steps / result.seconds
 
 

@@ -13,9 +13,9 @@ from privgan_runner.objectives.js import JS
 from privgan_runner.pipeline import build_components
 from privgan_runner.privacy.dpsgd import DPSGD
 from privgan_runner.regularizers.none import NoRegularizer
-from privgan_runner.training.trainer import Trainer
 
 from .conftest import compose_config
+from .helpers import step_context
 
 
 def _dp_step(batch_size=8, n=32, conditional=False, labels=None, G_wrapper=None, **dp):
@@ -25,22 +25,10 @@ def _dp_step(batch_size=8, n=32, conditional=False, labels=None, G_wrapper=None,
     G, D = mech.build_models(DCGAN(width=8, z_dim=8, conditional=conditional), 16, 1, 10)
     if G_wrapper is not None:
         G = G_wrapper(G)
-    trainer = Trainer(epochs=1, batch_size=batch_size, device="cpu", progress=False)
     codes = torch.zeros(n, dtype=torch.long)
     Y = pool.labels if labels is None else labels(pool.labels)
-    step = mech.make_step(
-        G,
-        D,
-        JS(),
-        NoRegularizer(),
-        trainer=trainer,
-        device=torch.device("cpu"),
-        z_dim=8,
-        conditional=conditional,
-        members=(pool.images, Y, codes),
-        steps=10,
-        n_classes=10,
-    )
+    ctx = step_context((pool.images, Y, codes), batch_size=batch_size, conditional=conditional)
+    step = mech.make_step(G, D, JS(), NoRegularizer(), ctx)
     batch = (
         pool.images[:batch_size].unsqueeze(0),
         pool.labels[:batch_size].unsqueeze(0),

@@ -40,7 +40,7 @@ class Loudness(Attack):
 def test_a_new_attack_reaches_console_report_and_wandb(tmp_path, monkeypatch):
     from privgan_runner.report.__main__ import build_report
 
-    from .wandb_records import config_and_summary
+    from .helpers.wandb_records import config_and_summary
 
     (tmp_path / "my_attacks.py").write_text(textwrap.dedent(ATTACK))
     conf = tmp_path / "my_conf" / "attack"

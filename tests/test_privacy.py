@@ -15,7 +15,7 @@ def _q_accuracy(tiny_run, lam, tmp_path):
         "privacy=pigan",
         f"privacy.lam={lam}",
         "privacy.n_groups=2",
-        "privacy.q_pretrain_epochs=20",
+        "privacy.pretrain_epochs=20",
         "privacy.warmup_epochs=10",
         "dataset.n_samples=32",
         "trainer.epochs=160",
@@ -25,7 +25,7 @@ def _q_accuracy(tiny_run, lam, tmp_path):
         run_dir=tmp_path / f"lam{lam}",
     )
     assert results["status"] == "completed"
-    assert results["privacy"]["q_pretrain_accuracy"] > 0.6  # Q learned the groups of the 16 members
+    assert results["privacy"]["classifier_pretrain_accuracy"] > 0.6  # Q learned the groups of the 16 members
     return results["train"]["final"]["q_accuracy"]
 
 
@@ -40,7 +40,7 @@ def test_pigan_results_and_views(tiny_run):
     results, run_dir = tiny_run(
         "privacy=pigan",
         "privacy.n_groups=3",
-        "privacy.q_pretrain_epochs=1",
+        "privacy.pretrain_epochs=1",
         "privacy.warmup_epochs=1",
         "trainer.epochs=3",
         "attack=[white_box,top_m,tvd]",
@@ -74,14 +74,14 @@ def test_privgan_trains_n_pairs_and_reports_max_and_mean(tiny_run):
     results, run_dir = tiny_run(
         "privacy=privgan",
         "privacy.n_groups=2",
-        "privacy.p_pretrain_epochs=2",
+        "privacy.pretrain_epochs=2",
         "privacy.warmup_epochs=1",
         "trainer.epochs=4",
         "attack=[white_box,top_m,tvd]",
     )
     assert results["status"] == "completed"
     p = results["privacy"]
-    assert p["mechanism"] == "privgan" and p["n_groups"] == 2 and p["p_pretrain_accuracy"] is not None
+    assert p["mechanism"] == "privgan" and p["n_groups"] == 2 and p["classifier_pretrain_accuracy"] is not None
     assert results["train"]["steps"] == 4 * ((32 // 2) // 8)  # an epoch is one pass over a group
     wb = results["attacks"]["white_box"]
     assert set(wb["mean_over_views"]) >= {"auc", "top_m_accuracy"}
@@ -127,26 +127,16 @@ def _classifier_step(mechanism_name: str, warmup_epochs: int, **options):
     from privgan_runner.privacy.pigan import PIGAN
     from privgan_runner.privacy.privgan import PrivGAN
     from privgan_runner.regularizers.none import NoRegularizer
-    from privgan_runner.training.trainer import Trainer
+
+    from .helpers import step_context
 
     torch.manual_seed(0)
     pool = Synthetic(image_size=16, n_samples=32).load()
-    kind = {"pigan": (PIGAN, "q_pretrain_epochs"), "privgan": (PrivGAN, "p_pretrain_epochs")}[mechanism_name]
-    mech = kind[0](lam=1.0, n_groups=2, warmup_epochs=warmup_epochs, **{kind[1]: 1}, **options)
+    kind = {"pigan": PIGAN, "privgan": PrivGAN}[mechanism_name]
+    mech = kind(lam=1.0, n_groups=2, warmup_epochs=warmup_epochs, pretrain_epochs=1, **options)
     G, D = mech.build_models(DCGAN(width=8, z_dim=8), 16, 1, 10)
     codes = mech.member_codes(32, seed=0)
-    step = mech.make_step(
-        G,
-        D,
-        JS(),
-        NoRegularizer(),
-        trainer=Trainer(batch_size=8, device="cpu"),
-        device=torch.device("cpu"),
-        z_dim=8,
-        conditional=False,
-        members=(pool.images, pool.labels, codes),
-        steps=10,
-    )
+    step = mech.make_step(G, D, JS(), NoRegularizer(), step_context((pool.images, pool.labels, codes)))
     batch = (pool.images[:8].unsqueeze(0), pool.labels[:8].unsqueeze(0), codes[:8].unsqueeze(0))
     return mech, step, mech.switch.optimizer, batch
 

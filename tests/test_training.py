@@ -8,6 +8,7 @@ import torch
 from privgan_runner.data.synthetic import Synthetic
 from privgan_runner.models.dcgan import DCGAN
 from privgan_runner.objectives.js import JS
+from privgan_runner.privacy.none import NoPrivacy
 from privgan_runner.regularizers.none import NoRegularizer
 from privgan_runner.training.step import AdversarialStep
 from privgan_runner.training.trainer import Trainer
@@ -24,7 +25,9 @@ def _setup(n=40):
 def test_steps_per_epoch_counts_full_batches_only(n_critic):
     pool, G, D = _setup(n=40)
     trainer = Trainer(epochs=3, batch_size=8, n_critic=n_critic, progress=False, log_every=2, device="cpu")
-    result = trainer.fit(G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False)
+    result = trainer.fit(
+        G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False, privacy=NoPrivacy()
+    )
     assert result.status == "completed"
     assert result.steps == 3 * ((40 // 8) // n_critic) and result.epochs == 3
     assert result.history[-1]["step"] == result.steps
@@ -45,12 +48,26 @@ def test_discriminator_gets_gradients_only_from_its_own_steps():
 
 
 def test_first_divergent_step_is_found():
-    trainer = Trainer(divergence_threshold=100.0, progress=False)
-    names = AdversarialStep.loss_names
+    from privgan_runner.training.trainer import LossWindow
+
     rows = torch.tensor([[0.5, 0.7, 0.0], [0.5, float("nan"), 0.0], [1e9, 0.1, 0.0]])
-    assert trainer._first_bad(rows, names)[0] == 1 and "non-finite g_loss" in trainer._first_bad(rows, names)[1]
-    assert trainer._first_bad(rows[[0, 2]], names)[0] == 1
-    assert trainer._first_bad(rows[[0]], names) is None
+
+    def window_of(*losses):
+        history = []
+        window = LossWindow(4, AdversarialStep.loss_names, "cpu", 100.0, history)
+        for row in losses:
+            window.add(row)
+        return window, history
+
+    window, history = window_of(*rows)
+    assert window.flush(done=13, epoch=2) is None and not history  # steps 11, 12, 13: the 12th is NaN
+    assert window.collapse == (12, "non-finite g_loss (nan) at step 12 (epoch 3)")
+    window, _ = window_of(rows[0], rows[2])
+    assert window.flush(done=2, epoch=0) is None and window.collapse[0] == 2 and "beyond" in window.collapse[1]
+    window, history = window_of(rows[0], rows[0])
+    assert window.flush(done=2, epoch=0) == {"d_loss": 0.5, "g_loss": pytest.approx(0.7), "penalty": 0.0}
+    assert history == [{"step": 2, "d_loss": 0.5, "g_loss": pytest.approx(0.7), "penalty": 0.0}]
+    assert window.pending == 0 and window.collapse is None
 
 
 def test_nan_training_is_collapsed_at_the_exact_step():
@@ -63,7 +80,9 @@ def test_nan_training_is_collapsed_at_the_exact_step():
             return real.new_tensor(float("nan") if calls["n"] == 7 else 0.0)
 
     trainer = Trainer(epochs=5, batch_size=8, progress=False, log_every=4, device="cpu")
-    result = trainer.fit(G, D, JS(), PoisonAfter(), pool.images, pool.labels, z_dim=8, conditional=False)
+    result = trainer.fit(
+        G, D, JS(), PoisonAfter(), pool.images, pool.labels, z_dim=8, conditional=False, privacy=NoPrivacy()
+    )
     assert result.status == "collapsed"
     assert result.steps == 7 and "at step 7" in result.message
 
@@ -77,7 +96,9 @@ def test_captured_step_matches_eager_on_gpu():
         pool, G, D = _setup()
         D = SpectralNorm().wrap(D)
         trainer = Trainer(epochs=20, batch_size=8, progress=False, log_every=5, device="cuda", cuda_graph=graph)
-        results[graph] = trainer.fit(G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False)
+        results[graph] = trainer.fit(
+            G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False, privacy=NoPrivacy()
+        )
     assert results[True].status == "completed" and results[True].steps == results[False].steps
     for k in ("d_loss", "g_loss"):  # same model, same data; noise streams differ, losses stay in range
         assert abs(results[True].final[k] - results[False].final[k]) < 1.0
@@ -123,7 +144,7 @@ def test_tf32_is_scoped_to_training_and_recorded():
         assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
         pool, G, D = _setup()
         result = Trainer(epochs=1, batch_size=8, progress=False, device="cpu").fit(
-            G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False
+            G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False, privacy=NoPrivacy()
         )
         assert result.summary()["tf32"] is False and result.summary()["cuda_graph"] is False
         assert not torch.backends.cuda.matmul.allow_tf32

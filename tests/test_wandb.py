@@ -8,7 +8,7 @@ from privgan_runner.errors import ConfigError
 from privgan_runner.pipeline import build_components
 
 from .conftest import compose_config
-from .wandb_records import config_and_summary
+from .helpers.wandb_records import config_and_summary
 
 
 def test_offline_run_files_hold_config_and_attack_figures(tiny_run, monkeypatch):
@@ -111,7 +111,7 @@ def test_a_sweeps_wandb_runs_have_distinct_names_a_group_and_tags(tmp_path, monk
     import time
 
     from .conftest import run_cli
-    from .wandb_records import run_meta
+    from .helpers.wandb_records import run_meta
 
     _quiet_wandb_env(monkeypatch)
     monkeypatch.delenv("WANDB_MODE", raising=False)

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ..classifier import balanced_batches, binary_logit_loss, train_classifier
 from ..errors import ConfigError
+from ..seeds import derive
 from .base import Attack, AttackScores
 
 
@@ -41,7 +42,7 @@ class Logan(Attack):
     def scores(self, trained) -> AttackScores:
         from ..metrics.backbone import DomainClassifier
 
-        rng = np.random.default_rng(trained.seed + 15485863)
+        rng = np.random.default_rng(derive(trained.seed, "logan_knowledge"))
         members, nonmembers = trained.membership.member_idx, trained.membership.nonmember_idx
         aux_m = np.sort(rng.choice(members, max(1, int(round(self.aux_fraction * len(members)))), replace=False))
         aux_n = np.sort(rng.choice(nonmembers, max(1, int(round(self.aux_fraction * len(nonmembers)))), replace=False))
@@ -50,24 +51,28 @@ class Logan(Attack):
             raise ConfigError("attack.logan.aux_fraction", "leaves no unknown members or non-members to attack")
 
         images = trained.pool.images
-        positives = torch.cat([trained.sample(self.n_generated, seed=trained.seed + 3), images[torch.as_tensor(aux_m)]])
+        positives = torch.cat(
+            [
+                trained.sample(self.n_generated, seed=derive(trained.seed, "logan_samples")),
+                images[torch.as_tensor(aux_m)],
+            ]
+        )
         negatives = images[torch.as_tensor(aux_n)]
         device = trained.device
-        torch.manual_seed(trained.seed)
+        torch.manual_seed(derive(trained.seed, "logan_training"))
         d_a = DomainClassifier(images.shape[1], images.shape[-1], 1).to(device)
-        opt = torch.optim.Adam(d_a.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        gen = torch.Generator().manual_seed(trained.seed)
         steps = max(1, len(positives) // 32) * self.epochs
-        for _ in range(steps):  # balanced batches: 32 positives, 32 negatives
-            p = positives[torch.randint(0, len(positives), (32,), generator=gen)].to(device)
-            n = negatives[torch.randint(0, len(negatives), (32,), generator=gen)].to(device)
-            logits = d_a(torch.cat([p, n])).squeeze(1)
-            target = torch.cat([torch.ones(32), torch.zeros(32)]).to(device)
-            loss = F.binary_cross_entropy_with_logits(logits, target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        d_a.eval()
+        batches = balanced_batches(
+            positives,
+            negatives,
+            steps,
+            32,
+            device,
+            torch.Generator().manual_seed(derive(trained.seed, "logan_training")),
+        )
+        train_classifier(
+            d_a, batches, torch.optim.Adam(d_a.parameters(), lr=2e-4, betas=(0.5, 0.999)), binary_logit_loss
+        )
 
         @torch.no_grad()
         def score(idx):

@@ -26,6 +26,7 @@ import torch
 
 from ..errors import ConfigError
 from ..results import Figure
+from ..seeds import derive
 from .base import Attack, AttackScores
 from .distances import min_distance, share_within
 from .figures import expected_top_hits, top_m_threshold
@@ -68,7 +69,7 @@ class MonteCarlo(Attack):
     def scores(self, trained) -> AttackScores:
         from sklearn.decomposition import PCA
 
-        rng = np.random.default_rng(trained.seed + 104729)
+        rng = np.random.default_rng(derive(trained.seed, "monte_carlo"))
         members, nonmembers = trained.membership.member_idx, trained.membership.nonmember_idx
         n_ref = max(self.pca_components, int(round(self.reference_fraction * len(nonmembers))))
         if n_ref >= len(nonmembers):

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from ..classifier import accuracy, shuffled_batches, train_classifier
 
 
 def cache_dir() -> Path:
@@ -47,33 +48,6 @@ class DomainClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
-
-
-def fit_classifier(
-    clf: nn.Module, X: torch.Tensor, Y: torch.Tensor, epochs: int, batch_size: int, adam: dict, device, seed: int
-) -> nn.Module:
-    """Plain supervised training: Adam(**adam), shuffled batches, cross-entropy; leaves clf in eval mode."""
-    opt = torch.optim.Adam(clf.parameters(), **adam)
-    gen = torch.Generator().manual_seed(seed)
-    X, Y = X.to(device), Y.to(device)
-    clf.train()
-    for _ in range(epochs):
-        order = torch.randperm(X.shape[0], generator=gen).to(device)
-        for start in range(0, X.shape[0], batch_size):
-            idx = order[start : start + batch_size]
-            loss = F.cross_entropy(clf(X[idx]), Y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return clf.eval()
-
-
-@torch.no_grad()
-def classifier_accuracy(clf: nn.Module, X: torch.Tensor, Y: torch.Tensor, device) -> float:
-    hits = sum(
-        int((clf(X[i : i + 512].to(device)).argmax(1).cpu() == Y[i : i + 512]).sum()) for i in range(0, X.shape[0], 512)
-    )
-    return hits / X.shape[0]
 
 
 class Features(nn.Module):
@@ -124,12 +98,15 @@ def domain_classifier(dataset_name: str, pool, exclude: np.ndarray, device, epoc
     test, train = torch.as_tensor(keep[:n_test]), torch.as_tensor(keep[n_test:])
     torch.manual_seed(seed)
     clf = DomainClassifier(c, s, pool.n_classes).to(device)
-    fit_classifier(clf, pool.images[train], pool.labels[train], epochs, 128, dict(lr=1e-3), device, seed)
-    accuracy = classifier_accuracy(clf, pool.images[test], pool.labels[test], device)
+    batches = shuffled_batches(
+        pool.images[train], pool.labels[train], epochs, 128, device, torch.Generator().manual_seed(seed)
+    )
+    train_classifier(clf, batches, torch.optim.Adam(clf.parameters(), lr=1e-3))
+    test_accuracy = accuracy(clf, pool.images[test], pool.labels[test], device)
     from ..io import write_torch
 
-    write_torch(path, {"model": clf.state_dict(), "test_accuracy": accuracy})
-    return clf, accuracy
+    write_torch(path, {"model": clf.state_dict(), "test_accuracy": test_accuracy})
+    return clf, test_accuracy
 
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"

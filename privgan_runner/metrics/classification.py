@@ -9,17 +9,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..classifier import accuracy, shuffled_batches, train_classifier
 from ..errors import ConfigError
 from ..results import Figure
-from .backbone import DomainClassifier, classifier_accuracy, fit_classifier
+from ..seeds import derive
+from .backbone import DomainClassifier
 from .base import Metric
 
 
 def _fit_and_score(train_x, train_y, test_x, test_y, n_classes: int, epochs: int, device, seed: int) -> float:
     torch.manual_seed(seed)
     clf = DomainClassifier(train_x.shape[1], train_x.shape[-1], n_classes).to(device)
-    fit_classifier(clf, train_x, train_y, epochs, 64, dict(lr=2e-4, betas=(0.5, 0.999)), device, seed)
-    return classifier_accuracy(clf, test_x, test_y, device)
+    batches = shuffled_batches(train_x, train_y, epochs, 64, device, torch.Generator().manual_seed(seed))
+    train_classifier(clf, batches, torch.optim.Adam(clf.parameters(), lr=2e-4, betas=(0.5, 0.999)))
+    return accuracy(clf, test_x, test_y, device)
 
 
 class Classification(Metric):
@@ -45,9 +48,9 @@ class Classification(Metric):
                 "real2gen_accuracy_reason": reason,
             }
         n_classes = trained.pool.n_classes
-        gen = torch.Generator().manual_seed(trained.seed + 17)
+        gen = torch.Generator().manual_seed(derive(trained.seed, "classification"))
         labels = torch.randint(0, n_classes, (self.n_samples,), generator=gen)
-        fake = trained.sample(self.n_samples, labels=labels, seed=trained.seed + 17)
+        fake = trained.sample(self.n_samples, labels=labels, seed=derive(trained.seed, "classification"))
         real_idx = torch.as_tensor(np.sort(trained.membership.nonmember_idx))
         real_x, real_y = trained.pool.images[real_idx], trained.pool.labels[real_idx]
         args = (n_classes, self.epochs, trained.device, trained.seed)

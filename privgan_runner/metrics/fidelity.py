@@ -17,6 +17,7 @@ import torch
 
 from ..errors import ConfigError
 from ..results import Figure
+from ..seeds import derive
 from .backbone import Features, Logits, cache_dir, domain_classifier, domain_key, inception
 from .base import Metric
 
@@ -196,7 +197,9 @@ class IntraFID(_Fidelity):
             for x in _batches(real, trained.device):
                 fid.update(x, real=True)
             labels = torch.full((max(2, self.n_samples // n_classes),), k, dtype=torch.long)
-            for x in _batches(trained.sample(len(labels), labels=labels, seed=trained.seed + k), trained.device):
+            for x in _batches(
+                trained.sample(len(labels), labels=labels, seed=derive(trained.seed, f"intra_fid:{k}")), trained.device
+            ):
                 fid.update(x, real=False)
             per_class.append(float(fid.compute()))
         return {

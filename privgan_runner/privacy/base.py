@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from ..training.step import AdversarialStep, StepContext
+
 
 class PrivacyMechanism:
     name: str = ""
@@ -25,9 +27,9 @@ class PrivacyMechanism:
     def check(self, n_members: int, trainer, regularizer=None) -> None:
         """Refuse (ConfigError) a setting this mechanism cannot train, before any work."""
 
-    def steps_per_epoch(self, n_members: int, trainer) -> int:
-        """G steps that make one epoch (PrivGAN: one pass over each generator's 1/N of the members)."""
-        return trainer.steps_per_epoch(n_members)
+    def steps_per_epoch(self, n_members: int, batch_size: int, n_critic: int) -> int:
+        """G steps that make one epoch: n_critic full member batches each (PrivGAN: a pass over 1/N of them)."""
+        return (n_members // batch_size) // n_critic
 
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         return model.build(image_size, channels, n_classes, n_codes=self.n_codes)
@@ -35,34 +37,18 @@ class PrivacyMechanism:
     def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
         return torch.zeros(n_members, dtype=torch.long)
 
-    def make_step(
-        self,
-        G,
-        D,
-        objective,
-        regularizer,
-        *,
-        trainer,
-        device,
-        z_dim: int,
-        conditional: bool,
-        members,
-        steps: int,
-        n_classes: int = 0,
-    ):
-        from ..training.step import AdversarialStep
-
+    def make_step(self, G, D, objective, regularizer, ctx: StepContext) -> AdversarialStep:
         return AdversarialStep(
             G,
             D,
-            trainer.adam(G.parameters(), device),
-            trainer.adam(D.parameters(), device),
+            ctx.make_optimizer(G.parameters()),
+            ctx.make_optimizer(D.parameters()),
             objective,
             regularizer,
-            z_dim,
-            conditional,
+            ctx.z_dim,
+            ctx.conditional,
             self.n_codes,
-            n_classes,
+            ctx.n_classes,
         )
 
     def on_epoch(self, epoch: int) -> None:

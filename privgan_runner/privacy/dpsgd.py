@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from ..training.step import AdversarialStep
+from ..training.step import AdversarialStep, StepContext
 from .base import PrivacyMechanism
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
@@ -147,18 +147,16 @@ class DPSGD(PrivacyMechanism):
             ]
         return G, D
 
-    def make_step(
-        self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps, n_classes=0
-    ):
+    def make_step(self, G, D, objective, regularizer, ctx: StepContext):
         from opacus import GradSampleModule
         from opacus.accountants import create_accountant
         from opacus.accountants.utils import get_noise_multiplier
         from opacus.optimizers import DPOptimizer
 
-        n = members[0].shape[0]
-        self.fake_label_prior = "uniform over the classes" if conditional else None
-        self.sample_rate = trainer.batch_size / n
-        self.planned_steps = steps * trainer.n_critic
+        n = ctx.members[0].shape[0]
+        self.fake_label_prior = "uniform over the classes" if ctx.conditional else None
+        self.sample_rate = ctx.batch_size / n
+        self.planned_steps = ctx.steps * ctx.n_critic
         if self.noise_multiplier is None:
             self.noise_multiplier = get_noise_multiplier(
                 target_epsilon=self.target_epsilon,
@@ -175,10 +173,10 @@ class DPSGD(PrivacyMechanism):
                 f"Opacus cannot compute per-sample gradients for this D (regularizer={regularizer.name}): {exc}",
             ) from None
         opt_d = DPOptimizer(
-            trainer.adam(D.parameters(), device, capturable=False),
+            ctx.make_optimizer(D.parameters(), capturable=False),
             noise_multiplier=self.noise_multiplier,
             max_grad_norm=self.max_grad_norm,
-            expected_batch_size=trainer.batch_size,
+            expected_batch_size=ctx.batch_size,
             loss_reduction="mean",
             secure_mode=self.secure_mode,
         )
@@ -187,18 +185,18 @@ class DPSGD(PrivacyMechanism):
         return DPStep(
             G,
             D_private,
-            trainer.adam(G.parameters(), device, capturable=False),
+            ctx.make_optimizer(G.parameters(), capturable=False),
             opt_d,
             objective,
             regularizer,
-            z_dim,
-            conditional,
+            ctx.z_dim,
+            ctx.conditional,
             self.n_codes,
-            n_classes,
-            members=members,
+            ctx.n_classes,
+            members=ctx.members,
             sample_rate=self.sample_rate,
             poisson=self.poisson,
-            batch_size=trainer.batch_size,
+            batch_size=ctx.batch_size,
         )
 
     def spent_epsilon(self) -> float | None:

@@ -5,7 +5,7 @@ membership code. A classifier Q(x) learns which code generated a sample; G is pe
 samples Q can attribute, which bounds I(G(z, c); c), the JSD between the groups' generators
 (Sec. 3, Algorithm 1, appendix A.2):
 
-1. Q is pretrained on the members with their group labels (`q_pretrain_epochs`, paper: 50);
+1. Q is pretrained on the members with their group labels (`pretrain_epochs`, paper: 50);
 2. G and D train `warmup_epochs` (K) epochs "without training the classifier" (paper: 200 on F-MNIST,
    400 on CIFAR-10; Sec. 3 and appendix A.2: "... without updating the classifier");
 3. then each step: D update(s), a Q update on the generated batch, and a G update whose loss adds
@@ -23,23 +23,11 @@ Attacks read D with every code and take the max over c (PIGAN Sec. 4.1).
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..training.step import AdversarialStep
-from .base import PrivacyMechanism
-from .groups import (
-    WarmupSwitch,
-    check_epochs,
-    check_groups,
-    check_members,
-    equal_groups,
-    fool_loss,
-    pretrain_classifier,
-)
+from ..training.step import AdversarialStep, StepContext
+from .group_classifier import GroupClassifierMechanism, WarmupSwitch, fool_loss
 
 
 class PiganStep(AdversarialStep):
@@ -68,26 +56,21 @@ class PiganStep(AdversarialStep):
         return super().g_loss(fake, y, c_fake) + self.lam * self.switch.penalty_on * fool_q
 
 
-class PIGAN(PrivacyMechanism):
+class PIGAN(GroupClassifierMechanism):
+    classifier_key = "Q"
+
     def __init__(
         self,
         lam: float = 1.0,
         n_groups: int = 2,
-        q_pretrain_epochs: int = 50,
+        pretrain_epochs: int = 50,
         warmup_epochs: int = 200,
         penalty_during_warmup: bool = True,
     ):
-        check_groups(lam, n_groups)
-        check_epochs(q_pretrain_epochs=q_pretrain_epochs, warmup_epochs=warmup_epochs)
-        self.lam, self.n_codes = float(lam), n_groups
-        self.q_pretrain_epochs, self.warmup_epochs = q_pretrain_epochs, warmup_epochs
-        self.penalty_during_warmup = bool(penalty_during_warmup)
-        self.Q = None
-        self.switch: WarmupSwitch | None = None
-        self.q_pretrain_accuracy: float | None = None
+        super().__init__(lam, n_groups, pretrain_epochs, warmup_epochs, penalty_during_warmup)
 
     def check(self, n_members: int, trainer, regularizer=None) -> None:
-        check_members(n_members, self.n_codes)
+        super().check(n_members, trainer, regularizer)
         if self.lam > 0 and self.warmup_epochs >= trainer.epochs:
             raise ConfigError(
                 "privacy.warmup_epochs",
@@ -96,54 +79,24 @@ class PIGAN(PrivacyMechanism):
 
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         G, D = model.build(image_size, channels, n_classes, n_codes=self.n_codes)
-        self.Q = model.build_classifier(self.n_codes)
+        self.classifier = model.build_classifier(self.n_codes)
         return G, D
 
-    def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
-        return equal_groups(n_members, self.n_codes, seed)
-
-    def make_step(
-        self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps, n_classes=0
-    ):
-        X, _, C = members
-        self.q_pretrain_accuracy = pretrain_classifier(self.Q, X, C, trainer, device, self.q_pretrain_epochs)
-        self.switch = WarmupSwitch(self.warmup_epochs, self.penalty_during_warmup, device)
-        self.switch.optimizer = trainer.adam(self.Q.parameters(), device)
+    def make_step(self, G, D, objective, regularizer, ctx: StepContext):
+        opt_q = self.prepare_classifier(ctx)
         return PiganStep(
             G,
             D,
-            trainer.adam(G.parameters(), device),
-            trainer.adam(D.parameters(), device),
+            ctx.make_optimizer(G.parameters()),
+            ctx.make_optimizer(D.parameters()),
             objective,
             regularizer,
-            z_dim,
-            conditional,
+            ctx.z_dim,
+            ctx.conditional,
             self.n_codes,
-            n_classes,
-            Q=self.Q,
-            opt_q=self.switch.optimizer,
+            ctx.n_classes,
+            Q=self.classifier,
+            opt_q=opt_q,
             lam=self.lam,
             switch=self.switch,
         )
-
-    def on_epoch(self, epoch: int) -> None:
-        if self.switch is not None:
-            self.switch.on_epoch(epoch)
-
-    def state(self) -> dict[str, Any]:
-        return {"Q": self.Q.state_dict()} if self.Q is not None else {}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        if self.Q is not None and "Q" in state:
-            self.Q.load_state_dict(state["Q"])
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "lam": self.lam,
-            "n_groups": self.n_codes,
-            "q_pretrain_epochs": self.q_pretrain_epochs,
-            "warmup_epochs": self.warmup_epochs,
-            "penalty_during_warmup": self.penalty_during_warmup,
-            "q_pretrain_accuracy": self.q_pretrain_accuracy,
-        }

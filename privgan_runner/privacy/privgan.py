@@ -3,7 +3,7 @@
 The members are split into N equal groups; pair k trains only on group k. A privacy discriminator
 P(x) -> group learns which generator made a sample; every generator is also trained to fool P into a
 random wrong group, weighted by lam. As in the reference implementation: P is pretrained on the
-members with their group labels (`p_pretrain_epochs`, 50), P is not updated for the first
+members with their group labels (`pretrain_epochs`, 50), P is not updated for the first
 `warmup_epochs` (K = 100) while the generators already use it (`penalty_during_warmup`, default true),
 P's optimizer starts from a fresh state at the switch, batches are drawn per group with
 replacement, all generators share one noise batch, and an epoch is one pass over a group.
@@ -14,23 +14,12 @@ Sampling picks a generator uniformly per record. Attacks read every discriminato
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..training.step import AdversarialStep
-from .base import PrivacyMechanism
-from .groups import (
-    WarmupSwitch,
-    check_epochs,
-    check_groups,
-    check_members,
-    equal_groups,
-    fool_loss,
-    pretrain_classifier,
-)
+from ..training.step import AdversarialStep, StepContext
+from .group_classifier import GroupClassifierMechanism, WarmupSwitch, fool_loss
 
 
 class GeneratorSet(nn.Module):
@@ -125,87 +114,40 @@ class PrivGANStep(AdversarialStep):
         return torch.stack([d_loss.detach(), g_loss.detach(), penalty.detach(), p_loss.detach(), p_accuracy])
 
 
-class PrivGAN(PrivacyMechanism):
-    def __init__(
-        self,
-        lam: float = 1.0,
-        n_groups: int = 2,
-        p_pretrain_epochs: int = 50,
-        warmup_epochs: int = 100,
-        penalty_during_warmup: bool = True,
-    ):
-        check_groups(lam, n_groups)
-        check_epochs(p_pretrain_epochs=p_pretrain_epochs, warmup_epochs=warmup_epochs)
-        self.lam, self.n_codes = float(lam), n_groups
-        self.p_pretrain_epochs, self.warmup_epochs = p_pretrain_epochs, warmup_epochs
-        self.penalty_during_warmup = bool(penalty_during_warmup)
-        self.P = None
-        self.switch: WarmupSwitch | None = None
-        self.p_pretrain_accuracy: float | None = None
+class PrivGAN(GroupClassifierMechanism):
+    classifier_key = "P"
 
-    def check(self, n_members: int, trainer, regularizer=None) -> None:
-        check_members(n_members, self.n_codes)
-
-    def steps_per_epoch(self, n_members: int, trainer) -> int:
-        return max(1, (n_members // self.n_codes) // trainer.batch_size // trainer.n_critic)
+    def steps_per_epoch(self, n_members: int, batch_size: int, n_critic: int) -> int:
+        return max(1, (n_members // self.n_codes) // batch_size // n_critic)
 
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         pairs = [model.build(image_size, channels, n_classes) for _ in range(self.n_codes)]
-        self.P = model.build_classifier(self.n_codes)
+        self.classifier = model.build_classifier(self.n_codes)
         return GeneratorSet([g for g, _ in pairs]), DiscriminatorSet([d for _, d in pairs])
 
-    def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
-        return equal_groups(n_members, self.n_codes, seed)
-
-    def make_step(
-        self, G, D, objective, regularizer, *, trainer, device, z_dim, conditional, members, steps, n_classes=0
-    ):
-        X, _, C = members
-        self.p_pretrain_accuracy = pretrain_classifier(self.P, X, C, trainer, device, self.p_pretrain_epochs)
+    def make_step(self, G, D, objective, regularizer, ctx: StepContext):
+        opt_p = self.prepare_classifier(ctx)
+        C = ctx.members[2]
         size = int(torch.bincount(C, minlength=self.n_codes).min())
         group_idx = torch.stack([(C == k).nonzero().squeeze(1)[:size] for k in range(self.n_codes)])
-        self.switch = WarmupSwitch(self.warmup_epochs, self.penalty_during_warmup, device)
-        self.switch.optimizer = trainer.adam(self.P.parameters(), device)
         return PrivGANStep(
             G,
             D,
-            trainer.adam(G.parameters(), device),
-            trainer.adam(D.parameters(), device),
+            ctx.make_optimizer(G.parameters()),
+            ctx.make_optimizer(D.parameters()),
             objective,
             regularizer,
-            z_dim,
-            conditional,
+            ctx.z_dim,
+            ctx.conditional,
             self.n_codes,
-            P=self.P,
-            opt_p=self.switch.optimizer,
+            P=self.classifier,
+            opt_p=opt_p,
             lam=self.lam,
             switch=self.switch,
             group_idx=group_idx,
-            members=members,
+            members=ctx.members,
         )
-
-    def on_epoch(self, epoch: int) -> None:
-        if self.switch is not None:
-            self.switch.on_epoch(epoch)
 
     @torch.no_grad()
     def d_views(self, D, x, y):
         return D.views(x, y)
-
-    def state(self) -> dict[str, Any]:
-        return {"P": self.P.state_dict()} if self.P is not None else {}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        if self.P is not None and "P" in state:
-            self.P.load_state_dict(state["P"])
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "lam": self.lam,
-            "n_groups": self.n_codes,
-            "p_pretrain_epochs": self.p_pretrain_epochs,
-            "warmup_epochs": self.warmup_epochs,
-            "penalty_during_warmup": self.penalty_during_warmup,
-            "p_pretrain_accuracy": self.p_pretrain_accuracy,
-        }

@@ -51,7 +51,7 @@ PIGAN_PROTOCOL = {
     "trainer.batch_size": 128,
     "model.name": "pigan_dcgan",
     "privacy.name": "pigan",
-    "privacy.q_pretrain_epochs": 50,
+    "privacy.pretrain_epochs": 50,
     "privacy.warmup_epochs": 200,
 }
 

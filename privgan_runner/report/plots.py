@@ -28,8 +28,12 @@ def curves(path: Path, table: list[dict], knob: str, figures: list[str]) -> Path
     if not names:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    cols = min(len(names), 4)
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
         pts = sorted(
             (r["config"][knob], r["figures"][name]["mean"], r["figures"][name]["std"])
             for r in table
@@ -41,6 +45,7 @@ def curves(path: Path, table: list[dict], knob: str, figures: list[str]) -> Path
         ax.set(xlabel=KNOB_LABELS.get(knob, knob), title=name)
         if knob == "privacy.epsilon":
             ax.set_xscale("log")
+    fig.tight_layout()
     out = write_figure(path, fig)
     plt.close(fig)
     return out

@@ -14,11 +14,29 @@ there) and `g_loss` (PIGAN adds its privacy term).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 
 from ..objectives.base import Objective
 from ..regularizers.base import Regularizer
+
+
+@dataclass
+class StepContext:
+    """What a privacy mechanism's `make_step` may use of the training set-up (never the trainer itself)."""
+
+    device: torch.device
+    batch_size: int
+    n_critic: int
+    steps: int  # planned G steps of the whole run
+    z_dim: int
+    conditional: bool
+    n_classes: int
+    members: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # images, labels, membership codes (on device)
+    make_optimizer: Callable[..., torch.optim.Optimizer]  # (params, capturable=True) -> the trainer's Adam
 
 
 class AdversarialStep:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from .step import CapturedStep
+from .step import CapturedStep, StepContext
 
 
 def resolve_device(name: str) -> torch.device:
@@ -175,17 +175,14 @@ class Trainer:
         *,
         z_dim: int,
         conditional: bool,
-        privacy=None,
+        privacy,
         codes: torch.Tensor | None = None,
         n_classes: int = 0,
         on_log: Callable[[dict[str, float], int], None] | None = None,
         checkpoint: Checkpoint | None = None,
     ) -> TrainResult:
-        """Train G and D on the member set (images, labels[, membership codes]) as `privacy` says."""
-        if privacy is None:
-            from ..privacy.none import NoPrivacy
-
-            privacy = NoPrivacy()
+        """Train G and D on the member set (images, labels[, membership codes]) as the privacy mechanism
+        `privacy` says (privacy.none.NoPrivacy for plain training)."""
         device = resolve_device(self.device_name)
         with tf32_scope(device.type == "cuda"):  # the process's own setting is back once training ends
             result = self._fit(
@@ -233,21 +230,20 @@ class Trainer:
         n = X.shape[0]
         C = (torch.zeros(n, dtype=torch.long) if codes is None else codes).to(device)
         self.check_fits(n)
-        per_epoch = privacy.steps_per_epoch(n, self)
-        eager = privacy.make_step(
-            G,
-            D,
-            objective,
-            regularizer,
-            trainer=self,
+        per_epoch = privacy.steps_per_epoch(n, self.batch_size, self.n_critic)
+        total = self.epochs * per_epoch
+        ctx = StepContext(
             device=device,
+            batch_size=self.batch_size,
+            n_critic=self.n_critic,
+            steps=total,
             z_dim=z_dim,
             conditional=conditional,
-            members=(X, Y, C),
-            steps=self.epochs * per_epoch,
             n_classes=n_classes,
+            members=(X, Y, C),
+            make_optimizer=lambda params, capturable=True: self.adam(params, device, capturable),
         )
-        loss_names = eager.loss_names
+        eager = privacy.make_step(G, D, objective, regularizer, ctx)
         capture = self.cuda_graph and device.type == "cuda" and privacy.capturable
         notes = []
         if self.cuda_graph and device.type == "cuda" and not privacy.capturable:
@@ -256,38 +252,17 @@ class Trainer:
             eager, self.warmup_steps, CapturedStep if capture else None, torch.cuda.Stream() if capture else None
         )
 
-        window = torch.zeros(self.log_every, len(loss_names), device=device)
         history: list[dict[str, float]] = []
-        total = self.epochs * per_epoch
-        status, message, done, start_epoch, earlier_seconds = "completed", "", 0, 0, 0.0
+        done, start_epoch, earlier_seconds = 0, 0, 0.0
         if checkpoint is not None and checkpoint.exists():
             start_epoch, done, history, earlier_seconds = self._resume(checkpoint, G, D, eager, privacy, device)
             notes.append(f"resumed from {checkpoint} at epoch {start_epoch} (step {done})")
+        window = LossWindow(self.log_every, eager.loss_names, device, self.divergence_threshold, history)
         started = time.perf_counter()
         bar = _progress(total, self.progress)
         bar.update(done)
-        pending = 0  # steps whose losses are still only on the device
 
-        def flush(epoch: int) -> None:
-            nonlocal done, pending, status, message
-            rows = window[:pending].cpu()
-            bad = self._first_bad(rows, loss_names)
-            if bad is not None:
-                row, what = bad
-                done = done - len(rows) + row + 1
-                status, message = "collapsed", f"{what} at step {done} (epoch {epoch + 1})"
-                raise _Stop
-            means = dict(zip(loss_names, rows.mean(0).tolist()))
-            history.append({"step": done, **means})
-            if on_log:
-                on_log(means, done)
-            bar.update(len(rows))
-            if self.progress:
-                bar.set_postfix(
-                    d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", **privacy.progress(), refresh=False
-                )
-            pending = 0
-
+        going = True
         try:
             for epoch in range(start_epoch, self.epochs):
                 privacy.on_epoch(epoch)
@@ -295,18 +270,19 @@ class Trainer:
                 order = order.view(per_epoch, self.n_critic, self.batch_size)
                 for j in range(per_epoch):
                     idx = order[j]
-                    window[pending].copy_(run_step(X[idx], Y[idx], C[idx]))
+                    window.add(run_step(X[idx], Y[idx], C[idx]))
                     done += 1
-                    pending += 1
-                    if pending == self.log_every or done == total:
-                        flush(epoch)
+                    if (window.full or done == total) and not (
+                        going := self._read_back(window, done, epoch, on_log, bar, privacy)
+                    ):
+                        break
+                if not going:
+                    break
                 if checkpoint is not None and (epoch + 1) % self.checkpoint_every == 0 and epoch + 1 < self.epochs:
-                    if pending:
-                        flush(epoch)
+                    if window.pending and not (going := self._read_back(window, done, epoch, on_log, bar, privacy)):
+                        break
                     seconds = earlier_seconds + time.perf_counter() - started
                     checkpoint.save(self._state(epoch + 1, done, history, seconds, G, D, eager, privacy))
-        except _Stop:
-            pass
         finally:
             bar.close()
         if device.type == "cuda":
@@ -314,19 +290,33 @@ class Trainer:
         seconds = earlier_seconds + time.perf_counter() - started  # a resumed job counts its earlier runs too
         G.eval()
         D.eval()
-        final = {k: history[-1][k] for k in loss_names} if history else {}
+        final = {k: history[-1][k] for k in eager.loss_names} if history else {}
+        collapsed = window.collapse
         return TrainResult(
-            status=status,
-            steps=done,
-            epochs=-(-done // per_epoch),
+            status="completed" if collapsed is None else "collapsed",
+            steps=done if collapsed is None else collapsed[0],
+            epochs=-(-(done if collapsed is None else collapsed[0]) // per_epoch),
             seconds=seconds,
             device=str(device),
             final=final,
             history=history,
-            message=message,
+            message="" if collapsed is None else collapsed[1],
             notes=notes,
             cuda_graph=run_step.captured,
         )
+
+    def _read_back(self, window: LossWindow, done: int, epoch: int, on_log, bar, privacy) -> bool:
+        """Read the window's losses back and report them; False when a step diverged (training stops)."""
+        count = window.pending
+        means = window.flush(done, epoch)
+        if means is None:
+            return False
+        if on_log:
+            on_log(means, done)
+        bar.update(count)
+        if self.progress:
+            bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", **privacy.progress(), refresh=False)
+        return True
 
     @staticmethod
     def _state(epoch: int, done: int, history, seconds: float, G, D, step, privacy) -> dict:
@@ -358,22 +348,46 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         return state["epoch"], state["done"], state["history"], state.get("seconds", 0.0)
 
-    def _first_bad(self, rows: torch.Tensor, loss_names: tuple[str, ...]) -> tuple[int, str] | None:
-        """The first row (step) whose losses are non-finite or beyond the divergence threshold."""
+
+class LossWindow:
+    """The losses of the steps not read back yet, kept on the device (a read-back synchronizes): `flush`
+    reads them, and either appends their means to the history or, at the first non-finite loss or one
+    beyond the divergence threshold, records where training collapsed."""
+
+    def __init__(self, size: int, loss_names: tuple[str, ...], device, threshold: float, history: list[dict]):
+        self.rows = torch.zeros(size, len(loss_names), device=device)
+        self.loss_names, self.threshold, self.history = loss_names, threshold, history
+        self.pending = 0
+        self.collapse: tuple[int, str] | None = None  # (step, message)
+
+    @property
+    def full(self) -> bool:
+        return self.pending == self.rows.shape[0]
+
+    def add(self, losses: torch.Tensor) -> None:
+        self.rows[self.pending].copy_(losses)
+        self.pending += 1
+
+    def flush(self, done: int, epoch: int) -> dict[str, float] | None:
+        """The pending steps' mean losses (`done` = steps made so far), or None when one of them diverged."""
+        rows, count = self.rows[: self.pending].cpu(), self.pending
+        self.pending = 0
         finite = torch.isfinite(rows)
-        exploded = rows.abs() > self.divergence_threshold
-        bad = (~finite) | exploded
-        if not bad.any():
+        bad = (~finite) | (rows.abs() > self.threshold)
+        if bad.any():
+            row, col = (int(v) for v in bad.nonzero()[0])
+            name, value = self.loss_names[col], float(rows[row, col])
+            what = (
+                f"non-finite {name} ({value})"
+                if not finite[row, col]
+                else f"{name} = {value:.3g} beyond trainer.divergence_threshold ({self.threshold:g})"
+            )
+            step = done - count + row + 1
+            self.collapse = (step, f"{what} at step {step} (epoch {epoch + 1})")
             return None
-        row, col = (int(v) for v in bad.nonzero()[0])
-        name, value = loss_names[col], float(rows[row, col])
-        if not finite[row, col]:
-            return row, f"non-finite {name} ({value})"
-        return row, f"{name} = {value:.3g} beyond trainer.divergence_threshold ({self.divergence_threshold:g})"
-
-
-class _Stop(Exception):
-    pass
+        means = dict(zip(self.loss_names, rows.mean(0).tolist()))
+        self.history.append({"step": done, **means})
+        return means
 
 
 @contextlib.contextmanager
