@@ -13,7 +13,7 @@ import os
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,6 +24,17 @@ from .results import Figure, Results, describe
 from .run_folder import RunFolder, check_run_folder, record_job
 from .seeds import derive
 
+if TYPE_CHECKING:  # the option kinds, for the annotations only (importing them loads torch)
+    from .attacks.base import Attack
+    from .data.base import ImageDataset
+    from .loggers.base import Logger
+    from .metrics.base import Metric
+    from .models.base import GANModel
+    from .objectives.base import Objective
+    from .privacy.base import PrivacyMechanism
+    from .regularizers.base import Regularizer
+    from .training.trainer import Trainer
+
 log = logging.getLogger("privgan_runner")
 
 
@@ -31,15 +42,15 @@ log = logging.getLogger("privgan_runner")
 class Components:
     """Everything a run is made of, built and checked before any work starts."""
 
-    dataset: Any
-    model: Any
-    objective: Any
-    regularizer: Any
-    privacy: Any
-    attacks: list
-    metrics: list
-    trainer: Any
-    logger: Any
+    dataset: ImageDataset
+    model: GANModel
+    objective: Objective
+    regularizer: Regularizer
+    privacy: PrivacyMechanism
+    attacks: list[Attack]
+    metrics: list[Metric]
+    trainer: Trainer
+    logger: Logger
 
 
 def build_components(cfg: DictConfig) -> Components:

@@ -19,6 +19,7 @@ unrelated purposes (e.g. the split's numpy draw and the bootstrap's), which cost
 | classification      | the utility metric's generated samples, labels and CNN       | metrics/classification.py
 | samples             | samples for plots and metrics (TrainedGAN.sample default)    | artifacts.py
 | bootstrap           | the AUC interval's resamples                                 | attacks/figures.py
+| tvd_permutations    | the TVD attack's permuted member labels (its chance level)   | attacks/tvd.py
 | intra_fid:<k>       | the samples generated for class k                            | metrics/fidelity.py
 
 Training itself draws from torch's default generator, seeded with `seed` when the run starts.
@@ -38,6 +39,7 @@ OFFSETS = {
     "classification": 17,
     "samples": 0,
     "bootstrap": 0,
+    "tvd_permutations": 2718281,
 }
 
 

@@ -190,3 +190,32 @@ def test_low_fpr_points_carry_an_exact_interval_and_their_resolution():
     assert f["tpr_at_1pct_fpr_ci"][1] == pytest.approx(beta.ppf(0.975, k + 1, 150 - k) if k < 150 else 1.0)
     assert f["fpr_resolution"] == pytest.approx(1 / 300)
     assert "tpr_at_1pct_fpr_note" not in f and "below the FPR resolution" in f["tpr_at_0p1pct_fpr_note"]
+
+
+def test_tvd_is_read_against_its_permutation_chance_level():
+    """Binned TVD is biased upwards on small samples: with no leak it sits at its permutation chance level."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from privgan_runner.attacks.tvd import TVD
+    from privgan_runner.objectives.js import JS
+
+    def stub(shift, seed=0):
+        rng = np.random.default_rng(seed)
+        is_member = np.r_[np.ones(100, bool), np.zeros(900, bool)]
+        logits = rng.normal(size=1000) + shift * is_member
+        return SimpleNamespace(
+            attacked_idx=np.arange(1000),
+            is_member=is_member,
+            objective=JS(),
+            seed=seed,
+            d_views=lambda idx: torch.as_tensor(logits[idx]).unsqueeze(1),
+        )
+
+    nulls = [TVD(permutations=200, bootstrap=0).scores(stub(0.0, seed)).extra for seed in range(10)]
+    assert all(n["tvd"] > 0.15 for n in nulls)  # the bias: no leak, yet far from 0 ...
+    assert abs(np.mean([n["tvd"] - n["tvd_chance"] for n in nulls])) < 0.03  # ... and at its chance level
+    assert sum(n["tvd_p_value"] <= 0.05 for n in nulls) <= 3  # p-values of a null: rarely small
+    leak = TVD(permutations=200, bootstrap=0).scores(stub(1.5)).extra
+    assert leak["tvd"] > leak["tvd_chance"] + 0.2 and leak["tvd_p_value"] == pytest.approx(1 / 201)

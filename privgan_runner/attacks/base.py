@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..artifacts import TrainedGAN
 
 
 @dataclass
@@ -41,5 +45,7 @@ class Attack:
             raise ConfigError("bootstrap", f"must be an integer >= 0 (resamples for auc_ci), got {bootstrap!r}")
         self.bootstrap = bootstrap
 
-    def scores(self, trained) -> AttackScores:
+    def scores(self, trained: TrainedGAN) -> AttackScores:
+        """One score per attacked record (higher = more likely a member), the truth, and the attack's own
+        threshold and figures."""
         raise NotImplementedError
