@@ -14,7 +14,7 @@ from .conftest import TINY
 
 
 def test_load_run_returns_what_the_run_wrote(tmp_path):
-    results = pr.run([*TINY, "model.conditional=true"], run_dir=tmp_path / "run")
+    results = pr.run([*TINY, "model.conditional=true", "metric=[gen_gap]"], run_dir=tmp_path / "run")
     run = pr.load_run(tmp_path / "run")
     assert run.status == "completed"
     assert run.results == json.loads((tmp_path / "run" / "results.json").read_text())

@@ -140,6 +140,7 @@ def test_a_failed_job_does_not_stop_the_sweep_and_the_report_marks_it(tmp_path):
     assert rows["cifar10"]["failed"] == 1 and rows["cifar10"]["figures"]["white_box.auc"] == "failed"
 
 
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_local_parallel_launcher_runs_every_job(tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli(

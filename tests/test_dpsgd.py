@@ -168,7 +168,7 @@ def test_everything_g_sees_is_independent_of_which_records_were_sampled():
 
 
 def test_dp_results_name_the_label_prior_and_what_is_not_covered(tiny_run):
-    results, _ = tiny_run("privacy=dpsgd", "model.conditional=true")
+    results, _ = tiny_run("privacy=dpsgd", "model.conditional=true", "metric=[gen_gap]")
     p = results["privacy"]
     assert p["fake_label_prior"] == "uniform over the classes"
     assert any("losses" in item for item in p["not_covered"])

@@ -107,6 +107,7 @@ def test_same_seed_same_result(tiny_run, tmp_path):
     assert a["train"]["final"] == b["train"]["final"]
 
 
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_memorizing_model_is_attacked_far_above_chance(tmp_path):
     """Positive control: 20 members seen hundreds of times are recognised by the white-box attack."""
     from privgan_runner import pipeline

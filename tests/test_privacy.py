@@ -29,6 +29,7 @@ def _q_accuracy(tiny_run, lam, tmp_path):
     return results["train"]["final"]["q_accuracy"]
 
 
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_pigan_q_accuracy_falls_toward_chance_as_lambda_grows(tiny_run, tmp_path):
     accuracy = {lam: _q_accuracy(tiny_run, lam, tmp_path) for lam in (0, 10)}
     assert accuracy[0] > 0.75, accuracy  # a memorizing conditional G gives its groups away

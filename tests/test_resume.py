@@ -84,6 +84,7 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not __import__("pathlib").Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_preempted_submitit_job_is_requeued_and_resumes(tmp_path):
     """The Slurm launcher's machinery without Slurm: submitit's local executor runs the sweep's job; the
     job gets submitit's preemption signal mid-training, is requeued into the same run folder, resumes
@@ -174,6 +175,7 @@ def test_a_killed_job_is_not_resumed_by_another(tiny_run, tmp_path, monkeypatch)
     assert not any("resumed" in n for n in fresh["train"]["notes"]) and fresh["train"]["steps"] == 24
 
 
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_cli_refuses_a_used_folder_with_exit_2(tmp_path):
     from .conftest import TINY, run_cli
 
