@@ -21,12 +21,11 @@ if [ -f "$$d/make_args" ] && [ "$$(cat "$$d/make_args")" != "$$now" ]; then \
     "$$d" "$$(cat "$$d/make_args")" "$$now" >&2; exit 2; fi; \
 printf '%s' "$$now" > "$$d/make_args"
 endef
-QUICK_TABLE1 := dataset.max_samples=600 trainer.epochs=60 trainer.batch_size=32 model.width=32 attack.white_box.bootstrap=200 attack.top_m.bootstrap=200
-QUICK_TABLE2 := dataset.max_samples=400 trainer.epochs=40 model.width=32 attack.white_box.bootstrap=200 \
-                attack.logan.bootstrap=200 attack.logan.n_generated=2000 attack.logan.epochs=5
-QUICK_MODEL  := model=dcgan '~model.arch' model.conditional=true model.width=32 dataset.max_samples=1000 trainer.epochs=40 \
-                trainer.batch_size=50 'metric=[gen_gap]'
-QUICK_PIGAN  := $(QUICK_MODEL) privacy.warmup_epochs=20 privacy.pretrain_epochs=5
+# QUICK=1: the CPU-sized profiles in conf/profile/ (given last, so they apply after the experiment)
+QUICK_TABLE1 := +profile=quick_table1
+QUICK_TABLE2 := +profile=quick_table2
+QUICK_MODEL  := +profile=quick_model
+QUICK_PIGAN  := +profile=quick_pigan
 
 .DEFAULT_GOAL := help
 .PHONY: help run lint test test-all bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon

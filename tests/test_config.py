@@ -232,3 +232,32 @@ def test_a_batch_larger_than_the_member_set_is_refused_before_anything_is_writte
         pipeline.run(cfg, run_dir=tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["status.json"]
     assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "failed"
+
+
+OLD_QUICK = {  # the Makefile's QUICK overrides before they became profiles
+    "quick_table1": "dataset.max_samples=600 trainer.epochs=60 trainer.batch_size=32 model.width=32 "
+    "attack.white_box.bootstrap=200 attack.top_m.bootstrap=200",
+    "quick_table2": "dataset.max_samples=400 trainer.epochs=40 model.width=32 attack.white_box.bootstrap=200 "
+    "attack.logan.bootstrap=200 attack.logan.n_generated=2000 attack.logan.epochs=5",
+    "quick_model": "model=dcgan model.conditional=true model.width=32 dataset.max_samples=1000 trainer.epochs=40 "
+    "trainer.batch_size=50 metric=[gen_gap]",
+}
+OLD_QUICK["quick_pigan"] = OLD_QUICK["quick_model"] + " privacy.warmup_epochs=20 privacy.pretrain_epochs=5"
+
+
+@pytest.mark.parametrize(
+    "profile,experiment",
+    [
+        ("quick_table1", "+experiment=wu_table1 dataset=fashion_mnist objective=wasserstein regularizer=weight_clip"),
+        ("quick_table2", "+experiment=wu_table2 dataset=fashion_mnist"),
+        ("quick_model", "+experiment=fmnist_dpgan privacy.epsilon=2"),
+        ("quick_pigan", "+experiment=fmnist_pigan privacy.lam=5"),
+    ],
+)
+def test_quick_profiles_compose_what_the_makefile_strings_did(profile, experiment):
+    from omegaconf import OmegaConf
+
+    old = compose_config(*experiment.split(), *OLD_QUICK[profile].split())
+    new = compose_config(*experiment.split(), f"+profile={profile}")
+    assert OmegaConf.to_container(new, resolve=True) == OmegaConf.to_container(old, resolve=True)
+    build_components(new)
