@@ -261,3 +261,10 @@ def test_quick_profiles_compose_what_the_makefile_strings_did(profile, experimen
     new = compose_config(*experiment.split(), f"+profile={profile}")
     assert OmegaConf.to_container(new, resolve=True) == OmegaConf.to_container(old, resolve=True)
     build_components(new)
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "digits", "lfw_subset", "fashion_mnist", "cifar10", "celeba"])
+def test_smoke_experiment_composes_with_any_dataset(dataset):
+    cfg = compose_config("+experiment=smoke", f"dataset={dataset}")
+    assert cfg.dataset.name == dataset and cfg.dataset.max_samples == 128
+    build_components(cfg)
