@@ -38,18 +38,7 @@ class PrivacyMechanism:
         return torch.zeros(n_members, dtype=torch.long)
 
     def make_step(self, G, D, objective, regularizer, ctx: StepContext) -> AdversarialStep:
-        return AdversarialStep(
-            G,
-            D,
-            ctx.make_optimizer(G.parameters()),
-            ctx.make_optimizer(D.parameters()),
-            objective,
-            regularizer,
-            ctx.z_dim,
-            ctx.conditional,
-            self.n_codes,
-            ctx.n_classes,
-        )
+        return AdversarialStep.for_context(ctx, G, D, objective, regularizer, self.n_codes)
 
     def on_epoch(self, epoch: int) -> None:
         """Called at the start of every training epoch (PIGAN switches its privacy term on after K)."""

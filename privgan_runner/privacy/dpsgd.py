@@ -182,17 +182,15 @@ class DPSGD(PrivacyMechanism):
         )
         self.accountant = create_accountant(mechanism=self.accountant_name)
         opt_d.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
-        return DPStep(
+        return DPStep.for_context(
+            ctx,
             G,
             D_private,
-            ctx.make_optimizer(G.parameters(), capturable=False),
-            opt_d,
             objective,
             regularizer,
-            ctx.z_dim,
-            ctx.conditional,
             self.n_codes,
-            ctx.n_classes,
+            opt_g=ctx.make_optimizer(G.parameters(), capturable=False),
+            opt_d=opt_d,
             members=ctx.members,
             sample_rate=self.sample_rate,
             poisson=self.poisson,

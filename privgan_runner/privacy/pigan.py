@@ -84,17 +84,13 @@ class PIGAN(GroupClassifierMechanism):
 
     def make_step(self, G, D, objective, regularizer, ctx: StepContext):
         opt_q = self.prepare_classifier(ctx)
-        return PiganStep(
+        return PiganStep.for_context(
+            ctx,
             G,
             D,
-            ctx.make_optimizer(G.parameters()),
-            ctx.make_optimizer(D.parameters()),
             objective,
             regularizer,
-            ctx.z_dim,
-            ctx.conditional,
             self.n_codes,
-            ctx.n_classes,
             Q=self.classifier,
             opt_q=opt_q,
             lam=self.lam,

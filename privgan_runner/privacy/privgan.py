@@ -130,15 +130,12 @@ class PrivGAN(GroupClassifierMechanism):
         C = ctx.members[2]
         size = int(torch.bincount(C, minlength=self.n_codes).min())
         group_idx = torch.stack([(C == k).nonzero().squeeze(1)[:size] for k in range(self.n_codes)])
-        return PrivGANStep(
+        return PrivGANStep.for_context(
+            ctx,
             G,
             D,
-            ctx.make_optimizer(G.parameters()),
-            ctx.make_optimizer(D.parameters()),
             objective,
             regularizer,
-            ctx.z_dim,
-            ctx.conditional,
             self.n_codes,
             P=self.classifier,
             opt_p=opt_p,

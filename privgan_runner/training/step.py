@@ -63,6 +63,17 @@ class AdversarialStep:
         self.objective, self.regularizer = objective, regularizer
         self.z_dim, self.conditional, self.n_codes, self.n_classes = z_dim, conditional, n_codes, n_classes
 
+    @classmethod
+    def for_context(
+        cls, ctx: StepContext, G, D, objective, regularizer, n_codes: int = 0, *, opt_g=None, opt_d=None, **kwargs
+    ):
+        """This step for a mechanism's context: the trainer's optimizers unless given, then `kwargs`."""
+        opt_g = opt_g if opt_g is not None else ctx.make_optimizer(G.parameters())
+        opt_d = opt_d if opt_d is not None else ctx.make_optimizer(D.parameters())
+        return cls(
+            G, D, opt_g, opt_d, objective, regularizer, ctx.z_dim, ctx.conditional, n_codes, ctx.n_classes, **kwargs
+        )
+
     def optimizers(self) -> dict:
         """The step's optimizers by name (checkpointed for resume)."""
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}

@@ -155,6 +155,22 @@ class Trainer:
                 "members: not one full step per epoch",
             )
 
+    def step_context(
+        self, device: torch.device, z_dim: int, conditional: bool, n_classes: int, members, steps: int
+    ) -> StepContext:
+        """What this trainer hands a mechanism's make_step."""
+        return StepContext(
+            device=device,
+            batch_size=self.batch_size,
+            n_critic=self.n_critic,
+            steps=steps,
+            z_dim=z_dim,
+            conditional=conditional,
+            n_classes=n_classes,
+            members=members,
+            make_optimizer=lambda params, capturable=True: self.adam(params, device, capturable),
+        )
+
     def adam(self, params, device: torch.device, capturable: bool = True) -> torch.optim.Adam:
         """The trainer's optimizer: Adam (fused on CUDA; capturable when the step will be captured)."""
         kwargs = dict(lr=self.lr, betas=self.betas)
@@ -232,17 +248,7 @@ class Trainer:
         self.check_fits(n)
         per_epoch = privacy.steps_per_epoch(n, self.batch_size, self.n_critic)
         total = self.epochs * per_epoch
-        ctx = StepContext(
-            device=device,
-            batch_size=self.batch_size,
-            n_critic=self.n_critic,
-            steps=total,
-            z_dim=z_dim,
-            conditional=conditional,
-            n_classes=n_classes,
-            members=(X, Y, C),
-            make_optimizer=lambda params, capturable=True: self.adam(params, device, capturable),
-        )
+        ctx = self.step_context(device, z_dim, conditional, n_classes, (X, Y, C), total)
         eager = privacy.make_step(G, D, objective, regularizer, ctx)
         capture = self.cuda_graph and device.type == "cuda" and privacy.capturable
         notes = []

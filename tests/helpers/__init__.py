@@ -20,15 +20,4 @@ def step_context(
 ) -> StepContext:
     """What the trainer hands a mechanism's make_step, for a CPU trainer of this batch size."""
     trainer = Trainer(batch_size=batch_size, n_critic=n_critic, device="cpu", progress=False)
-    device = torch.device("cpu")
-    return StepContext(
-        device=device,
-        batch_size=batch_size,
-        n_critic=n_critic,
-        steps=steps,
-        z_dim=z_dim,
-        conditional=conditional,
-        n_classes=n_classes,
-        members=members,
-        make_optimizer=lambda params, capturable=True: trainer.adam(params, device, capturable),
-    )
+    return trainer.step_context(torch.device("cpu"), z_dim, conditional, n_classes, members, steps)
