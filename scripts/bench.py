@@ -5,6 +5,9 @@ Both train the same DCGAN on the same data with the same objective, batch size a
 steps, in this one process; the figure to read is the ratio (machines differ, ratios travel).
 The naive loop is what a typical notebook does: a shuffled DataLoader over CPU tensors, a copy to
 the device per batch, plain Adam, and the losses read back with .item() every step.
+Beside steps/s it prints the achieved FLOP/s: the floating-point operations of one G+D step
+(forwards and backwards, counted by torch.utils.flop_counter) times steps/s, so a measurement can be
+put next to the hardware's peak (`--peak-tflops`, e.g. the GPU's dense TF32 or BF16 figure).
 
     python scripts/bench.py                      # CPU or the GPU, whichever `auto` picks
     python scripts/bench.py --device cuda --cuda-graph --channels-last
@@ -64,6 +67,22 @@ def naive_steps_per_second(G, D, images, objective, batch_size, steps, device, z
     return steps / (time.perf_counter() - start)
 
 
+def step_flops(G, D, objective, batch_size: int, image_shape, z_dim: int) -> int:
+    """Floating-point operations of one G+D step as both contenders make it: D on a real and a generated
+    batch with its backward, then D on the generated batch with G's backward (on the CPU, no update)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    G, D = G.cpu().train(), D.cpu().train()
+    x = torch.zeros(batch_size, *image_shape)
+    with FlopCounterMode(display=False) as counter:
+        fake = G(torch.randn(batch_size, z_dim))
+        objective.d_loss(D(x), D(fake.detach())).backward()
+        objective.g_loss(D(fake)).backward()
+    G.zero_grad(set_to_none=True)
+    D.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops())
+
+
 def ours_steps_per_second(G, D, images, labels, objective, args, device, lr) -> float:
     per_epoch = images.shape[0] // args.batch_size
     epochs = max(1, -(-args.steps // per_epoch))
@@ -94,6 +113,7 @@ def main(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=300, help="G steps timed for each contender")
     p.add_argument("--cuda-graph", action="store_true", help="ours: capture the step as one CUDA graph")
     p.add_argument("--channels-last", action="store_true", help="ours: channels_last memory format")
+    p.add_argument("--peak-tflops", type=float, help="the hardware's peak, to print the achieved share of it")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
 
@@ -114,6 +134,7 @@ def main(argv=None) -> dict:
     ours_steps_per_second(*fresh(), images, labels, objective, warm, device, lr)
     naive_steps_per_second(*fresh(), images, objective, args.batch_size, 20, device, model.z_dim, lr)
 
+    flops = step_flops(*fresh(), objective, args.batch_size, images.shape[1:], model.z_dim)
     naive = naive_steps_per_second(*fresh(), images, objective, args.batch_size, args.steps, device, model.z_dim, lr)
     ours = ours_steps_per_second(*fresh(), images, labels, objective, args, device, lr)
     figures = {
@@ -129,16 +150,24 @@ def main(argv=None) -> dict:
         "naive_steps_per_s": round(naive, 2),
         "ours_steps_per_s": round(ours, 2),
         "ratio": round(ours / naive, 3),
+        "flops_per_step": flops,
+        "naive_gflops_per_s": round(flops * naive / 1e9, 3),
+        "ours_gflops_per_s": round(flops * ours / 1e9, 3),
     }
+    if args.peak_tflops:
+        figures["ours_share_of_peak"] = round(flops * ours / (args.peak_tflops * 1e12), 5)
     print(
         f"device {figures['device']}  DCGAN width {args.width} at {args.image_size}x{args.image_size}, "
         f"batch {args.batch_size}, {args.steps} G+D steps each"
     )
-    print(f"  naive DataLoader + eager : {naive:9.2f} steps/s")
+    print(f"  one G+D step             : {flops / 1e9:9.3f} GFLOP")
+    print(f"  naive DataLoader + eager : {naive:9.2f} steps/s  {flops * naive / 1e9:9.2f} GFLOP/s")
     print(
-        f"  privgan_runner trainer   : {ours:9.2f} steps/s"
+        f"  privgan_runner trainer   : {ours:9.2f} steps/s  {flops * ours / 1e9:9.2f} GFLOP/s"
         + ("  (CUDA graph)" if args.cuda_graph and device.type == "cuda" else "")
     )
+    if args.peak_tflops:
+        print(f"  share of {args.peak_tflops:g} TFLOP/s peak : {figures['ours_share_of_peak']:.2%}")
     print(f"  ratio ours / naive       : {ours / naive:9.2f}x")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

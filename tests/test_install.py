@@ -7,6 +7,8 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from .conftest import REPO
 
 
@@ -75,3 +77,22 @@ def test_bench_prints_the_ratio(tmp_path):
 
     figures = json.loads((tmp_path / "b.json").read_text())
     assert figures["naive_steps_per_s"] > 0 and figures["ours_steps_per_s"] > 0
+    assert figures["ours_gflops_per_s"] == pytest.approx(
+        figures["flops_per_step"] * figures["ours_steps_per_s"] / 1e9, rel=0.01, abs=1e-3
+    )
+
+
+def test_bench_counts_a_steps_flops_by_hand():
+    """Linear G (4 -> 6) and D (6 -> 1), batch B: G forward 2*B*4*6; D forward three times 2*B*6; D's weight
+    gradient twice in the D step (2*B*6 each); the G step's D backward (weight and input, 2*B*6 each) and G's
+    weight gradient (2*B*4*6): 180 B in all."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import bench
+
+    from privgan_runner.objectives.js import JS
+
+    G, D = torch.nn.Linear(4, 6), torch.nn.Linear(6, 1)
+    assert bench.step_flops(G, D, JS(), 2, (6,), 4) == 180 * 2
+    assert bench.step_flops(G, D, JS(), 5, (6,), 4) == 180 * 5
