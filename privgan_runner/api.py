@@ -112,20 +112,12 @@ class Run:
 
     @cached_property
     def _models(self):
-        import torch
-
-        from .pipeline import build_components
+        from .pipeline import build_components, build_gan, load_trained
 
         parts = build_components(self.config)
-        G, D = parts.privacy.build_models(
-            parts.model, parts.dataset.image_size, parts.dataset.channels, parts.dataset.n_classes
-        )
-        D = parts.regularizer.wrap(D)
-        state = torch.load(self.folder.last_checkpoint, map_location="cpu", weights_only=False)
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        parts.privacy.load_state(state.get("privacy", {}))
-        return G.eval(), D.eval(), parts
+        G, D = build_gan(parts, parts.dataset.n_classes)
+        load_trained(self.folder, G, D, parts.privacy)
+        return G, D, parts
 
     @property
     def G(self):

@@ -146,8 +146,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     try:
         parts.logger.start(folder.path, config)
         results["dataset"] = _dataset_record(cfg, parts, pool, membership)
-        G, D = parts.privacy.build_models(parts.model, parts.dataset.image_size, parts.dataset.channels, pool.n_classes)
-        D = parts.regularizer.wrap(D)
+        G, D = build_gan(parts, pool.n_classes)
         results["privacy"] = parts.privacy.describe()
 
         stage = "train"
@@ -156,7 +155,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
             train = _train(parts, G, D, pool, membership, folder, int(cfg.seed))
             results["privacy"] = parts.privacy.describe()  # now with what training spent
         else:  # the privacy record is training's: a re-attack keeps it as written
-            train, results["privacy"] = _load_checkpoint(folder, G, D, parts.privacy)
+            train, results["privacy"] = load_trained(folder, G, D, parts.privacy)
         results["train"] = {k: v for k, v in train.items() if k != "status"}
         if train["status"] == "collapsed":
             results.update(
@@ -266,7 +265,11 @@ def _load_data(cfg: DictConfig, parts: Components, folder: RunFolder, train: boo
         return pool, Membership.load(folder.membership_file), False  # re-attacking: the model's own split
     if pool.groups is not None:  # records of one group (IDC patient) never straddle the split
         membership = split_by_group(
-            pool.groups, cfg.dataset.member_fraction, cfg.dataset.max_samples, int(cfg.seed), pool.member_groups
+            pool.groups,
+            cfg.dataset.member_fraction,
+            cfg.dataset.max_samples,
+            derive(int(cfg.seed), "split"),
+            pool.member_groups,
         )
     else:
         membership = split_pool(
@@ -317,8 +320,15 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
     return summary
 
 
-def _load_checkpoint(folder: RunFolder, G, D, privacy) -> tuple[dict, dict]:
-    """Loads the trained G and D; returns (training's summary, training's privacy record)."""
+def build_gan(parts: Components, n_classes: int):
+    """G and D as the mechanism builds them, D wrapped by the regularizer (untrained)."""
+    G, D = parts.privacy.build_models(parts.model, parts.dataset.image_size, parts.dataset.channels, n_classes)
+    return G, parts.regularizer.wrap(D)
+
+
+def load_trained(folder: RunFolder, G, D, privacy) -> tuple[dict, dict]:
+    """Loads the trained G and D (eval mode) and the mechanism's state from the run folder's checkpoint;
+    returns (training's summary, training's privacy record)."""
     import torch
 
     if not folder.last_checkpoint.exists():

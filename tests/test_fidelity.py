@@ -23,9 +23,9 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PRIVGAN_RUNNER_CACHE", str(tmp_path / "cache"))
 
 
-def _trained(G):
-    pool = Digits(image_size=8).load()
-    split = split_pool(len(pool), 0.1, None, seed=0)
+def _trained(G, pool=None, member_fraction=0.1, pool_name="digits"):
+    pool = Digits(image_size=8).load() if pool is None else pool
+    split = split_pool(len(pool), member_fraction, None, seed=0)
     return TrainedGAN(
         G=G,
         D=nn.Identity(),
@@ -36,7 +36,7 @@ def _trained(G):
         conditional=False,
         device=torch.device("cpu"),
         privacy=NoPrivacy(),
-        pool_name="digits",
+        pool_name=pool_name,
     )
 
 
@@ -176,19 +176,7 @@ def test_caches_are_keyed_by_content_not_by_name(tmp_path, monkeypatch):
     def fid_of(generator_seed, cache):
         monkeypatch.setenv("PRIVGAN_RUNNER_CACHE", str(tmp_path / cache))
         pool = Synthetic(image_size=8, n_samples=400, generator_seed=generator_seed).load()
-        split = split_pool(len(pool), 0.5, None, seed=0)
-        trained = TrainedGAN(
-            G=Noise(),
-            D=nn.Identity(),
-            objective=JS(),
-            pool=pool,
-            membership=split,
-            z_dim=4,
-            conditional=False,
-            device=torch.device("cpu"),
-            privacy=NoPrivacy(),
-            pool_name="synthetic",
-        )
+        trained = _trained(Noise(), pool, member_fraction=0.5, pool_name="synthetic")
         torch.manual_seed(0)
         return FID(n_samples=300, classifier_epochs=2).compute(trained)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..training.step import AdversarialStep, StepContext
+from ..training.step import AdversarialStep, StepContext, full_steps_per_epoch
 
 
 class PrivacyMechanism:
@@ -29,7 +29,7 @@ class PrivacyMechanism:
 
     def steps_per_epoch(self, n_members: int, batch_size: int, n_critic: int) -> int:
         """G steps that make one epoch: n_critic full member batches each (PrivGAN: a pass over 1/N of them)."""
-        return (n_members // batch_size) // n_critic
+        return full_steps_per_epoch(n_members, batch_size, n_critic)
 
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         return model.build(image_size, channels, n_classes, n_codes=self.n_codes)

@@ -24,6 +24,11 @@ from ..objectives.base import Objective
 from ..regularizers.base import Regularizer
 
 
+def full_steps_per_epoch(n_members: int, batch_size: int, n_critic: int) -> int:
+    """G steps per epoch: each consumes n_critic full member batches (the last partial one is dropped)."""
+    return (n_members // batch_size) // n_critic
+
+
 @dataclass
 class StepContext:
     """What a privacy mechanism's `make_step` may use of the training set-up (never the trainer itself)."""

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from .step import CapturedStep, StepContext
+from .step import CapturedStep, StepContext, full_steps_per_epoch
 
 
 def resolve_device(name: str) -> torch.device:
@@ -144,8 +144,7 @@ class Trainer:
         return self.threads or max(1, (os.cpu_count() or 1) // _parallel_local_jobs())
 
     def steps_per_epoch(self, n_members: int) -> int:
-        """G steps per epoch: each consumes n_critic full member batches (the last partial one is dropped)."""
-        return (n_members // self.batch_size) // self.n_critic
+        return full_steps_per_epoch(n_members, self.batch_size, self.n_critic)
 
     def check_fits(self, n_members: int) -> None:
         if self.steps_per_epoch(n_members) == 0:
@@ -298,10 +297,11 @@ class Trainer:
         D.eval()
         final = {k: history[-1][k] for k in eager.loss_names} if history else {}
         collapsed = window.collapse
+        steps = done if collapsed is None else collapsed[0]  # a collapse ends the run at its step
         return TrainResult(
             status="completed" if collapsed is None else "collapsed",
-            steps=done if collapsed is None else collapsed[0],
-            epochs=-(-(done if collapsed is None else collapsed[0]) // per_epoch),
+            steps=steps,
+            epochs=-(-steps // per_epoch),
             seconds=seconds,
             device=str(device),
             final=final,
