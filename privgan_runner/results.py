@@ -53,6 +53,7 @@ class TrainRecord(TypedDict, total=False):
     final: dict[str, float]  # the last logged window's mean losses
     message: str
     notes: list[str]
+    precision: str  # fp32 | tf32 | bf16: what the step computed in (trainer.precision; tf32 is fp32 on a CPU)
     tf32: bool
     cuda_graph: bool
 

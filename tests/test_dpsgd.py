@@ -179,6 +179,12 @@ def test_a_weight_penalty_that_dp_would_drop_is_refused(tiny_run):
         tiny_run("privacy=dpsgd", "regularizer=orthonormal")
 
 
+def test_bf16_is_refused_under_dp_before_training(tiny_run):
+    """Opacus' per-sample gradients cannot be bfloat16 for float32 parameters: refused, naming the key."""
+    with pytest.raises(ConfigError, match="trainer.precision"):
+        tiny_run("privacy=dpsgd", "trainer.precision=bf16")
+
+
 def test_reattacking_a_dp_run_keeps_training_s_privacy_record(tiny_run):
     results, run_dir = tiny_run("privacy=dpsgd", "privacy.epsilon=5")
     again, _ = tiny_run(

@@ -134,7 +134,7 @@ def test_capture_waits_for_warmup_steps_made_in_this_process():
 
 
 def test_tf32_is_scoped_to_training_and_recorded():
-    from privgan_runner.training.trainer import tf32_scope
+    from privgan_runner.training.precision import tf32_scope
 
     before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     try:
@@ -150,3 +150,29 @@ def test_tf32_is_scoped_to_training_and_recorded():
         assert not torch.backends.cuda.matmul.allow_tf32
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_precision_key_is_checked():
+    from privgan_runner.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="precision"):
+        Trainer(precision="fp16")
+
+
+@pytest.mark.parametrize(
+    "precision,computed,dtype",
+    [("fp32", "fp32", torch.float32), ("tf32", "fp32", torch.float32), ("bf16", "bf16", torch.bfloat16)],
+)
+def test_precision_sets_what_the_step_computes_in(precision, computed, dtype):
+    """bf16 runs G's and D's convolutions in bfloat16 (on a CPU too) while the parameters stay float32;
+    tf32 has no CPU form and is recorded as fp32 there."""
+    pool, G, D = _setup()
+    seen = []
+    conv = next(m for m in D.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda m, inp, out: seen.append(out.dtype))
+    result = Trainer(epochs=1, batch_size=8, progress=False, device="cpu", precision=precision).fit(
+        G, D, JS(), NoRegularizer(), pool.images, pool.labels, z_dim=8, conditional=False, privacy=NoPrivacy()
+    )
+    assert result.status == "completed" and set(seen) == {dtype}
+    assert result.summary()["precision"] == computed and result.summary()["tf32"] is False
+    assert all(p.dtype == torch.float32 for p in [*G.parameters(), *D.parameters()])

@@ -118,6 +118,12 @@ class DPSGD(PrivacyMechanism):
         self.fake_label_prior: str | None = None
 
     def check(self, n_members: int, trainer, regularizer=None) -> None:
+        if getattr(trainer, "precision", "fp32") == "bf16":
+            raise ConfigError(
+                "trainer.precision",
+                "bf16 is not supported with DP-SGD: Opacus' per-sample gradients come out in bfloat16 and "
+                "cannot be assigned to D's float32 parameters (use fp32 or tf32)",
+            )
         if regularizer is not None and regularizer.needs_double_backward:
             raise ConfigError(
                 "regularizer",

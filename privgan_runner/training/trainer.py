@@ -7,7 +7,6 @@ the exact step, instead of crashing the sweep.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from .precision import check_precision, effective_precision, in_precision, tf32_scope
 from .step import CapturedStep, StepContext, full_steps_per_epoch
 
 
@@ -66,6 +66,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     message: str = ""
     notes: list[str] = field(default_factory=list)
+    precision: str = "fp32"  # what the step computed in (training.precision; tf32 is fp32 on a CPU)
     tf32: bool = False  # CUDA matmuls and convolutions ran in TF32
     cuda_graph: bool = False  # the step ran as a captured CUDA graph
     threads: int = 0  # CPU threads torch used
@@ -80,6 +81,7 @@ class TrainResult:
             "status": self.status,
             "message": self.message,
             "notes": self.notes,
+            "precision": self.precision,
             "tf32": self.tf32,
             "cuda_graph": self.cuda_graph,
             "threads": self.threads,
@@ -103,6 +105,7 @@ class Trainer:
         warmup_steps: int = 3,
         checkpoint_every: int = 50,
         threads: int | None = None,
+        precision: str = "tf32",
     ):
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise ConfigError(
@@ -137,6 +140,7 @@ class Trainer:
         self.warmup_steps = warmup_steps
         self.checkpoint_every = checkpoint_every
         self.threads = threads
+        self.precision = check_precision(precision)
 
     def job_threads(self) -> int:
         """CPU threads for this job: `threads`, else the cores shared by the local jobs running in parallel
@@ -199,7 +203,8 @@ class Trainer:
         """Train G and D on the member set (images, labels[, membership codes]) as the privacy mechanism
         `privacy` says (privacy.none.NoPrivacy for plain training)."""
         device = resolve_device(self.device_name)
-        with tf32_scope(device.type == "cuda"):  # the process's own setting is back once training ends
+        precision = effective_precision(self.precision, device)
+        with tf32_scope(precision == "tf32"):  # the process's own setting is back once training ends
             result = self._fit(
                 G,
                 D,
@@ -216,7 +221,7 @@ class Trainer:
                 checkpoint=checkpoint,
                 device=device,
             )
-        result.tf32, result.threads = device.type == "cuda", torch.get_num_threads()
+        result.precision, result.tf32, result.threads = precision, precision == "tf32", torch.get_num_threads()
         return result
 
     def _fit(
@@ -254,7 +259,10 @@ class Trainer:
         if self.cuda_graph and device.type == "cuda" and not privacy.capturable:
             notes.append(f"trainer.cuda_graph ignored: the {privacy.name} step cannot be captured")
         run_step = StepRunner(
-            eager, self.warmup_steps, CapturedStep if capture else None, torch.cuda.Stream() if capture else None
+            in_precision(eager, self.precision, device),
+            self.warmup_steps,
+            CapturedStep if capture else None,
+            torch.cuda.Stream() if capture else None,
         )
 
         history: list[dict[str, float]] = []
@@ -394,17 +402,6 @@ class LossWindow:
         means = dict(zip(self.loss_names, rows.mean(0).tolist()))
         self.history.append({"step": done, **means})
         return means
-
-
-@contextlib.contextmanager
-def tf32_scope(enabled: bool):
-    """TF32 for CUDA matmuls and convolutions inside the block only; the previous settings come back after."""
-    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 class StepRunner:
