@@ -11,6 +11,11 @@ put next to the hardware's peak (`--peak-tflops`, e.g. the GPU's dense TF32 or B
 
     python scripts/bench.py                      # CPU or the GPU, whichever `auto` picks
     python scripts/bench.py --device cuda --cuda-graph --channels-last
+    python scripts/bench.py --model pigan_dcgan --arch fashion_mnist --dataset synthetic --batch-size 128 \
+        --device cuda --cuda-graph --precision bf16  # the PIGAN paper's conditional DCGAN
+
+`--precision` applies to both contenders (TF32 on or off, or bf16 autocast around the naive loop's
+forwards and losses as around our step), so the ratio measures the loop and not the arithmetic.
 """
 
 from __future__ import annotations
@@ -30,16 +35,27 @@ from privgan_runner.data.digits import Digits  # noqa: E402
 from privgan_runner.data.fashion_mnist import FashionMNIST  # noqa: E402
 from privgan_runner.data.synthetic import Synthetic  # noqa: E402
 from privgan_runner.models.dcgan import DCGAN  # noqa: E402
+from privgan_runner.models.pigan_dcgan import PiganDCGAN  # noqa: E402
 from privgan_runner.objectives.js import JS  # noqa: E402
 from privgan_runner.privacy.none import NoPrivacy  # noqa: E402
 from privgan_runner.regularizers.none import NoRegularizer  # noqa: E402
+from privgan_runner.training.precision import PRECISIONS, effective_precision, tf32_scope  # noqa: E402
 from privgan_runner.training.trainer import Trainer, resolve_device  # noqa: E402
 
 DATASETS = {"digits": Digits, "synthetic": Synthetic, "fashion_mnist": FashionMNIST}
 
 
-def naive_steps_per_second(G, D, images, objective, batch_size, steps, device, z_dim, lr) -> float:
-    loader = DataLoader(TensorDataset(images), batch_size=batch_size, shuffle=True, drop_last=True)
+def naive_steps_per_second(G, D, images, labels, objective, args, device, lr) -> float:
+    """A notebook's loop; `labels` is None for an unconditional model (else G and D take the real batch's)."""
+    precision = effective_precision(args.precision, device)
+    with tf32_scope(precision == "tf32"):
+        return _naive(G, D, images, labels, objective, args.batch_size, args.steps, device, G.z_dim, lr, precision)
+
+
+def _naive(G, D, images, labels, objective, batch_size, steps, device, z_dim, lr, precision) -> float:
+    data = TensorDataset(images) if labels is None else TensorDataset(images, labels)
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=True)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
     G.to(device).train()
@@ -47,14 +63,17 @@ def naive_steps_per_second(G, D, images, objective, batch_size, steps, device, z
     history, done = [], 0
     start = time.perf_counter()
     while done < steps:
-        for (x,) in loader:
-            x = x.to(device)
-            fake = G(torch.randn(x.shape[0], z_dim, device=device))
-            d_loss = objective.d_loss(D(x), D(fake.detach()))
+        for batch in loader:
+            x = batch[0].to(device)
+            y = batch[1].to(device) if labels is not None else None
+            with autocast:
+                fake = G(torch.randn(x.shape[0], z_dim, device=device), y)
+                d_loss = objective.d_loss(D(x, y), D(fake.detach(), y))
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()
-            g_loss = objective.g_loss(D(fake))
+            with autocast:
+                g_loss = objective.g_loss(D(fake, y))
             opt_g.zero_grad()
             g_loss.backward()
             opt_g.step()
@@ -67,23 +86,25 @@ def naive_steps_per_second(G, D, images, objective, batch_size, steps, device, z
     return steps / (time.perf_counter() - start)
 
 
-def step_flops(G, D, objective, batch_size: int, image_shape, z_dim: int) -> int:
+def step_flops(G, D, objective, batch_size: int, image_shape, z_dim: int, n_classes: int = 0) -> int:
     """Floating-point operations of one G+D step as both contenders make it: D on a real and a generated
-    batch with its backward, then D on the generated batch with G's backward (on the CPU, no update)."""
+    batch with its backward, then D on the generated batch with G's backward (on the CPU, no update).
+    With `n_classes`, G and D are conditional and take a batch of labels as well."""
     from torch.utils.flop_counter import FlopCounterMode
 
     G, D = G.cpu().train(), D.cpu().train()
     x = torch.zeros(batch_size, *image_shape)
+    extra = (torch.arange(batch_size) % n_classes,) if n_classes else ()
     with FlopCounterMode(display=False) as counter:
-        fake = G(torch.randn(batch_size, z_dim))
-        objective.d_loss(D(x), D(fake.detach())).backward()
-        objective.g_loss(D(fake)).backward()
+        fake = G(torch.randn(batch_size, z_dim), *extra)
+        objective.d_loss(D(x, *extra), D(fake.detach(), *extra)).backward()
+        objective.g_loss(D(fake, *extra)).backward()
     G.zero_grad(set_to_none=True)
     D.zero_grad(set_to_none=True)
     return int(counter.get_total_flops())
 
 
-def ours_steps_per_second(G, D, images, labels, objective, args, device, lr) -> float:
+def ours_steps_per_second(G, D, images, labels, objective, args, device, lr, conditional: bool) -> float:
     per_epoch = images.shape[0] // args.batch_size
     epochs = max(1, -(-args.steps // per_epoch))
     trainer = Trainer(
@@ -95,19 +116,43 @@ def ours_steps_per_second(G, D, images, labels, objective, args, device, lr) -> 
         log_every=50,
         cuda_graph=args.cuda_graph,
         channels_last=args.channels_last,
+        precision=args.precision,
     )
+    n_classes = int(labels.max()) + 1
     result = trainer.fit(
-        G, D, objective, NoRegularizer(), images, labels, z_dim=G.z_dim, conditional=False, privacy=NoPrivacy()
+        G,
+        D,
+        objective,
+        NoRegularizer(),
+        images,
+        labels,
+        z_dim=G.z_dim,
+        conditional=conditional,
+        n_classes=n_classes,
+        privacy=NoPrivacy(),
     )
     return result.steps / result.seconds
+
+
+def load_pool(dataset: str, size: int, channels: int | None):
+    """The benchmark's images at `size` (synthetic ones with `channels`; a real dataset must have them)."""
+    if dataset == "synthetic":
+        return Synthetic(image_size=size, channels=channels or 1).load()
+    pool = DATASETS[dataset](image_size=size).load()
+    if channels is not None and pool.images.shape[1] != channels:
+        raise SystemExit(f"--dataset {dataset} has {pool.images.shape[1]} channel(s), the model needs {channels}")
+    return pool
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    p.add_argument("--model", default="dcgan", choices=["dcgan", "pigan_dcgan"])
+    p.add_argument("--arch", default="fashion_mnist", choices=sorted(PiganDCGAN.SHAPES), help="pigan_dcgan's")
     p.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
-    p.add_argument("--image-size", type=int, default=16)
-    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=16, help="dcgan's (pigan_dcgan: the arch's)")
+    p.add_argument("--width", type=int, default=64, help="dcgan's")
+    p.add_argument("--precision", default="tf32", choices=PRECISIONS, help="both contenders (tf32: fp32 on a CPU)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--members", type=int, default=1024, help="records trained on")
     p.add_argument("--steps", type=int, default=300, help="G steps timed for each contender")
@@ -119,30 +164,41 @@ def main(argv=None) -> dict:
 
     device = resolve_device(args.device)
     torch.manual_seed(0)
-    pool = DATASETS[args.dataset](image_size=args.image_size).load()
+    if args.model == "pigan_dcgan":
+        model, (size, channels) = PiganDCGAN(arch=args.arch), PiganDCGAN.SHAPES[args.arch]
+        described = f"PIGAN conditional DCGAN ({args.arch})"
+    else:
+        model, size, channels = DCGAN(width=args.width), args.image_size, None
+        described = f"DCGAN width {args.width}"
+    pool = load_pool(args.dataset, size, channels)
     images, labels = pool.images[: args.members], pool.labels[: args.members]
+    conditional = bool(getattr(model, "conditional", False))
     objective, lr = JS(), 2e-4
-    model = DCGAN(width=args.width)
 
     def fresh():
         torch.manual_seed(0)
-        G, D = model.build(args.image_size, images.shape[1], pool.n_classes)
+        G, D = model.build(size, images.shape[1], pool.n_classes)
         return G, D
 
     # warm both paths once (allocator, cuDNN autotuning, thread pools) before timing
-    warm = argparse.Namespace(**{**vars(args), "steps": 20})
-    ours_steps_per_second(*fresh(), images, labels, objective, warm, device, lr)
-    naive_steps_per_second(*fresh(), images, objective, args.batch_size, 20, device, model.z_dim, lr)
+    warm = argparse.Namespace(**{**vars(args), "steps": min(20, args.steps)})
+    naive_labels = labels if conditional else None
+    ours_steps_per_second(*fresh(), images, labels, objective, warm, device, lr, conditional)
+    naive_steps_per_second(*fresh(), images, naive_labels, objective, warm, device, lr)
 
-    flops = step_flops(*fresh(), objective, args.batch_size, images.shape[1:], model.z_dim)
-    naive = naive_steps_per_second(*fresh(), images, objective, args.batch_size, args.steps, device, model.z_dim, lr)
-    ours = ours_steps_per_second(*fresh(), images, labels, objective, args, device, lr)
+    n_classes = pool.n_classes if conditional else 0
+    flops = step_flops(*fresh(), objective, args.batch_size, images.shape[1:], model.z_dim, n_classes)
+    naive = naive_steps_per_second(*fresh(), images, naive_labels, objective, args, device, lr)
+    ours = ours_steps_per_second(*fresh(), images, labels, objective, args, device, lr, conditional)
     figures = {
         "device": str(device),
         "torch": torch.__version__,
+        "model": args.model,
+        "arch": args.arch if args.model == "pigan_dcgan" else None,
+        "precision": effective_precision(args.precision, device),
         "dataset": args.dataset,
-        "image_size": args.image_size,
-        "width": args.width,
+        "image_size": size,
+        "width": args.width if args.model == "dcgan" else None,
         "batch_size": args.batch_size,
         "steps": args.steps,
         "cuda_graph": args.cuda_graph,
@@ -157,7 +213,7 @@ def main(argv=None) -> dict:
     if args.peak_tflops:
         figures["ours_share_of_peak"] = round(flops * ours / (args.peak_tflops * 1e12), 5)
     print(
-        f"device {figures['device']}  DCGAN width {args.width} at {args.image_size}x{args.image_size}, "
+        f"device {figures['device']}  {described} at {size}x{size}, {figures['precision']}, "
         f"batch {args.batch_size}, {args.steps} G+D steps each"
     )
     print(f"  one G+D step             : {flops / 1e9:9.3f} GFLOP")
