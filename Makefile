@@ -28,7 +28,7 @@ QUICK_MODEL  := +profile=quick_model
 QUICK_PIGAN  := +profile=quick_pigan
 
 .DEFAULT_GOAL := help
-.PHONY: help run lint test test-all bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon
+.PHONY: help run lint test test-all test-slow bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ test: lint ## set up .venv with dev extras, lint, and run the test suite (no slo
 
 test-all: lint ## the test suite including slow tests
 	$(PY) -m pytest -q -m "slow or not slow" $(ARGS)
+
+test-slow: lint ## only the slow tests (CI runs them after `make test`)
+	$(PY) -m pytest -q -m slow $(ARGS)
 
 bench: $(VENV)/.installed ## training steps/s against a naive DataLoader + eager baseline (ARGS="--device cuda")
 	$(PY) scripts/bench.py $(ARGS)

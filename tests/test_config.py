@@ -116,6 +116,7 @@ def test_tiny_config_is_valid():
     build_components(compose_config(*TINY))
 
 
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_a_failed_job_does_not_stop_the_sweep_and_the_report_marks_it(tmp_path):
     """Job 2 of 2 cannot find its dataset; job 1 completes, and the report shows both."""
     sweep = tmp_path / "sweep"

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
+
 from .conftest import run_cli
 
 SMOKE = [
@@ -37,6 +39,7 @@ class Loudness(Attack):
 '''
 
 
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_a_new_attack_reaches_console_report_and_wandb(tmp_path, monkeypatch):
     from privgan_runner.report.__main__ import build_report
 
@@ -73,6 +76,7 @@ def test_a_new_attack_reaches_console_report_and_wandb(tmp_path, monkeypatch):
     assert summary["loudness/loudness_spread"] == spread and "loudness/auc" in summary  # W&B
 
 
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_reattacking_keeps_the_training_jobs_hydra_record_and_logs_the_summary(tmp_path):
     run = tmp_path / "run"
     proc = run_cli(*SMOKE, "trainer.epochs=3", f"hydra.run.dir={run}", cwd=tmp_path)

@@ -49,6 +49,7 @@ def test_wheel_ships_every_config_and_composes_from_it(tmp_path):
     assert str(tmp_path / "site") in out.stdout and "spectral_norm 0.0002" in out.stdout
 
 
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_bench_prints_the_ratio(tmp_path):
     out = subprocess.run(
         [

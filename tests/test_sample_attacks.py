@@ -139,6 +139,7 @@ def test_logan_on_member_copies_is_far_above_chance_and_excludes_known_records()
     assert s.extra["n_aux_members"] == round(0.3 * len(t.membership.member_idx))
 
 
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_logan_on_a_non_member_sampler_is_near_chance():
     from privgan_runner.attacks.logan import Logan
 

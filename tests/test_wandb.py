@@ -97,6 +97,7 @@ SMOKE = [
 ]
 
 
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_wandb_mode_disabled_in_the_environment_opens_no_run(tmp_path, monkeypatch):
     from .conftest import run_cli
 
@@ -107,6 +108,7 @@ def test_wandb_mode_disabled_in_the_environment_opens_no_run(tmp_path, monkeypat
     assert not (tmp_path / "run" / "wandb").exists() and not list(tmp_path.rglob("*.wandb"))
 
 
+@pytest.mark.slow  # trains for long or runs subprocesses: make test-all
 def test_a_sweeps_wandb_runs_have_distinct_names_a_group_and_tags(tmp_path, monkeypatch):
     import time
 
