@@ -70,8 +70,29 @@ def summary_lines(results: dict) -> list[str]:
             "metrics: "
             + "  ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if isinstance(v, (int, float)) or v is None)
         )
+    lines += _audit_lines(results.get("audit") or {})
     if results.get("error"):
         lines.append(f"error: {results['error']}")
+    return lines
+
+
+def _audit_lines(audit: dict) -> list[str]:
+    """The accountant's epsilon beside the empirical lower bound, then the descriptive epsilons."""
+    lines = []
+    one_run = audit.get("one_run")
+    if one_run:
+        accountant = audit.get("accountant_epsilon")
+        o = one_run
+        lines.append(
+            f"audit: epsilon_lb = {_fmt(o['epsilon_lb'])} (one run, {o['n_canaries']} {o['canaries']} canaries, "
+            f"{o['correct']}/{o['guesses']} guesses right, confidence {1 - o['alpha']:g}, delta {o['delta']:g})"
+            f"  accountant epsilon = {'none' if accountant is None else _fmt(accountant)}"
+        )
+    for name, d in (audit.get("descriptive") or {}).items():
+        lines.append(
+            f"  {name}: effective epsilon (descriptive, not a DP bound) cp={_fmt(d['epsilon_cp'])} "
+            f"gdp={_fmt(d['epsilon_gdp'])}"
+        )
     return lines
 
 

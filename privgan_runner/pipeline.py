@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from .config import apply_trainer_profile, check_top_level, reattack_config
@@ -26,6 +27,7 @@ from .seeds import derive
 
 if TYPE_CHECKING:  # the option kinds, for the annotations only (importing them loads torch)
     from .attacks.base import Attack
+    from .audit.auditor import Audit
     from .data.base import ImageDataset
     from .loggers.base import Logger
     from .metrics.base import Metric
@@ -51,12 +53,14 @@ class Components:
     metrics: list[Metric]
     trainer: Trainer
     logger: Logger
+    audit: Audit
 
 
 def build_components(cfg: DictConfig) -> Components:
     """Check the composed config and build every option; raises ConfigError naming the bad key."""
     check_top_level(cfg)
     from .attacks.base import Attack
+    from .audit.auditor import Audit
     from .components import build, build_list
     from .data.base import ImageDataset
     from .loggers.base import Logger
@@ -77,7 +81,9 @@ def build_components(cfg: DictConfig) -> Components:
         metrics=build_list(cfg.get("metric"), Metric, "metric"),
         trainer=build(cfg.trainer, Trainer, "trainer"),
         logger=build(cfg.logger, Logger, "logger"),
+        audit=build(cfg.audit, Audit, "audit") if cfg.get("audit") is not None else Audit(descriptive=False),
     )
+    parts.audit.check(parts.attacks)
     if parts.model.conditional and parts.dataset.n_classes < 2:
         raise ConfigError("model.conditional", f"dataset {cfg.dataset.name} has no class labels to condition on")
     parts.model.build(parts.dataset.image_size, parts.dataset.channels, parts.dataset.n_classes)  # checks the shape
@@ -120,11 +126,11 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     torch.manual_seed(cfg.seed)
     stage = "data"
     try:  # refusals that need the data (a batch larger than the member set, ...) come before any write
-        pool, membership, drawn = _load_data(cfg, parts, folder, train=trains)
+        dataset_pool, pool, membership, drawn = _load_data(cfg, parts, folder, train=trains)
         stage = "config"
-        n_members = len(membership.member_idx)
-        parts.trainer.check_fits(n_members)
-        parts.privacy.check(n_members, parts.trainer, parts.regularizer)
+        n_trained = len(membership.training_idx)  # the members and the canaries trained on
+        parts.trainer.check_fits(n_trained)
+        parts.privacy.check(n_trained, parts.trainer, parts.regularizer)
     except (ConfigError, DatasetNotFoundError) as exc:
         _refused(folder, stage, exc)
         raise
@@ -145,7 +151,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     }
     try:
         parts.logger.start(folder.path, config)
-        results["dataset"] = _dataset_record(cfg, parts, pool, membership)
+        results["dataset"] = _dataset_record(cfg, parts, dataset_pool, membership)
         G, D = build_gan(parts, pool.n_classes)
         results["privacy"] = parts.privacy.describe()
 
@@ -186,6 +192,10 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
             stage = "attack"
             folder.write_status("running", stage)
             results["attacks"], attack_scores = _attack(parts, trained, folder, derive(int(cfg.seed), "bootstrap"))
+            if parts.audit.active:
+                stage = "audit"
+                folder.write_status("running", stage)
+                results["audit"] = _audit(parts, trained, attack_scores, folder, results.get("privacy") or {})
         if "evaluate" in cfg.stages:
             stage = "evaluate"
             folder.write_status("running", stage)
@@ -229,6 +239,8 @@ def _figure_descriptions(parts: Components, results: Results) -> dict:
         out.update(describe(attack.describe_figures(), attack.name))
     for metric in parts.metrics:
         out.update(describe(metric.figures))
+    if "audit" in results:
+        out.update(describe(parts.audit.figures(parts.attacks)))
     if isinstance((results.get("privacy") or {}).get("epsilon"), (int, float)):
         out.update(describe([Figure("epsilon_spent", False, True, description="the accountant's spent epsilon")]))
     return out
@@ -256,16 +268,24 @@ def _refused(folder: RunFolder, stage: str, exc: Exception) -> None:
 
 
 def _load_data(cfg: DictConfig, parts: Components, folder: RunFolder, train: bool):
-    """(pool, membership, drawn): the saved split when re-attacking, else the seed's split (drawn = True,
-    to be saved once the run is accepted). Writes nothing."""
+    """(dataset_pool, pool, membership, drawn): the dataset as loaded, the pool the run indexes (with the
+    audit's canaries appended, if any), and the saved split when re-attacking, else the seed's split
+    (drawn = True, to be saved once the run is accepted). Writes nothing."""
+    from .audit.canaries import inclusion, plant
     from .data.split import Membership, split_by_group, split_pool
 
-    pool = parts.dataset.load()
-    if not train and folder.membership_file.exists():
-        return pool, Membership.load(folder.membership_file), False  # re-attacking: the model's own split
+    dataset_pool = parts.dataset.load()
+    pool, excluded = dataset_pool, np.array([], dtype=int)
+    audit = parts.audit
+    if audit.canaries is not None:
+        canaries = plant(dataset_pool, audit.canaries, audit.n_canaries, audit.canary_seed, parts.model.conditional)
+        pool, excluded = canaries.pool, canaries.excluded_idx
+    if not train and folder.membership_file.exists():  # re-attacking: the model's own split
+        return dataset_pool, pool, Membership.load(folder.membership_file), False
+    available = np.setdiff1d(np.arange(len(pool)), excluded)  # canaries never enter the attacks' split
     if pool.groups is not None:  # records of one group (IDC patient) never straddle the split
         membership = split_by_group(
-            pool.groups,
+            pool.groups[available],
             cfg.dataset.member_fraction,
             cfg.dataset.max_samples,
             derive(int(cfg.seed), "split"),
@@ -273,9 +293,18 @@ def _load_data(cfg: DictConfig, parts: Components, folder: RunFolder, train: boo
         )
     else:
         membership = split_pool(
-            len(pool), cfg.dataset.member_fraction, cfg.dataset.max_samples, derive(int(cfg.seed), "split")
+            len(available), cfg.dataset.member_fraction, cfg.dataset.max_samples, derive(int(cfg.seed), "split")
         )
-    return pool, membership, True
+    membership.member_idx, membership.nonmember_idx = (
+        available[membership.member_idx],
+        available[membership.nonmember_idx],
+    )
+    if audit.canaries is not None:
+        membership.extra.update(
+            canary_idx=canaries.canary_idx,
+            canary_in=inclusion(len(canaries.canary_idx), derive(int(cfg.seed), "canary_inclusion")),
+        )
+    return dataset_pool, pool, membership, True
 
 
 def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: int) -> dict:
@@ -284,7 +313,7 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
     from .io import write_torch
     from .training.trainer import Checkpoint
 
-    members = torch.as_tensor(membership.member_idx)
+    members = torch.as_tensor(membership.training_idx)
     codes = parts.privacy.member_codes(len(members), seed)
     resume = Checkpoint(folder.resume_checkpoint)
     result = parts.trainer.fit(
@@ -382,6 +411,28 @@ def _attack(parts: Components, trained, folder: RunFolder, seed: int):
         trained.membership.extra.update(drawn)
         trained.membership.save(folder.membership_file)
     return figures, all_scores
+
+
+def _audit(parts: Components, trained, attack_scores: dict, folder: RunFolder, privacy_record: dict) -> dict:
+    """results.json's `audit`: the accountant's ε (if any) beside the one-run bound and the descriptive ε."""
+    from .io import write_npz
+
+    audit, membership = parts.audit, trained.membership
+    spent = privacy_record.get("epsilon")
+    out: dict = {
+        "accountant_epsilon": spent if isinstance(spent, (int, float)) else None,
+        "delta": audit.delta_for(parts.privacy),
+    }
+    if audit.canaries is not None:
+        signal = next(a for a in parts.attacks if a.name == audit.signal)
+        canary_idx, canary_in = membership.extra["canary_idx"], membership.extra["canary_in"].astype(bool)
+        out["one_run"], scores = audit.one_run(signal, trained, canary_idx, canary_in)
+        write_npz(folder.canary_scores_file, canary_idx=canary_idx, canary_in=canary_in, scores=scores)
+    if audit.descriptive:
+        out["descriptive"] = {
+            name: audit.described(s.scores, s.is_member, out["delta"]) for name, s in attack_scores.items()
+        }
+    return out
 
 
 def _evaluate(parts: Components, trained) -> dict:

@@ -80,3 +80,4 @@ class Results(TypedDict, total=False):
     error: str
     failed_stage: str
     attacks_reason: str
+    audit: dict[str, Any]  # accountant_epsilon, delta, one_run {..., epsilon_lb}, descriptive {attack: {...}}

@@ -63,6 +63,7 @@ class RunFolder:
         self.history_file = self.path / "history.csv"
         self.scores_dir = self.path / "scores"
         self.plots_dir = self.path / "plots"
+        self.canary_scores_file = self.path / "audit" / "canary_scores.npz"  # the one-run audit's signal
 
     def scores_file(self, attack: str) -> Path:
         return self.scores_dir / f"{attack}.npz"

@@ -11,7 +11,7 @@ from privgan_runner.pipeline import build_components
 
 from .conftest import TINY, compose_config, options, run_cli
 
-SINGLE_GROUPS = ["dataset", "model", "objective", "regularizer", "privacy", "trainer", "logger"]
+SINGLE_GROUPS = ["dataset", "model", "objective", "regularizer", "privacy", "trainer", "logger", "audit"]
 LIST_GROUPS = ["attack", "metric"]
 
 

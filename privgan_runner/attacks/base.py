@@ -27,6 +27,9 @@ class Attack:
     figures: tuple = ()
     #: the shared figures that are this attack's headline figures (the report's and console's columns)
     headline_figures: tuple[str, ...] = ("auc", "auc_ci", "tpr_at_1pct_fpr")
+    #: a record's score depends on the model and the record only, never on who the members are (the
+    #: Monte-Carlo attack's reference set and LOGAN's knowledge do): the audit's canary signal must be so
+    label_free_scores: bool = False
 
     @classmethod
     def describe_figures(cls) -> tuple:

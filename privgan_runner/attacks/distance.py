@@ -12,6 +12,8 @@ from .figures import top_m_threshold
 
 
 class Distance(Attack):
+    label_free_scores = True  # a record's score reads the model only (an audit may use it)
+
     def __init__(self, n_generated: int = 10_000, chunk: int = 4096, bootstrap: int = 1000):
         super().__init__(bootstrap)
         if not isinstance(n_generated, int) or n_generated < 1:

@@ -10,6 +10,7 @@ from .figures import top_m_threshold
 
 
 class TopM(Attack):
+    label_free_scores = True  # a record's score reads the model only (an audit may use it)
     headline_figures = ("top_m_accuracy",)  # its ROC is white_box's: the same d(x)
 
     def scores(self, trained) -> AttackScores:

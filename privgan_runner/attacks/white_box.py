@@ -15,6 +15,7 @@ from .figures import membership_figures
 
 
 class WhiteBox(Attack):
+    label_free_scores = True  # a record's score reads the model only (an audit may use it)
     headline_figures = Attack.headline_figures + ("f1",)  # Wu et al. report AUC and F1
     figures = (Figure("mean_over_views.auc", True, False, (0.0, 1.0), description="the same on the mean over views"),)
 

@@ -17,6 +17,14 @@ class Membership:
     nonmember_idx: np.ndarray
     extra: dict = field(default_factory=dict)  # further index sets drawn later (reference_idx, aux_idx)
 
+    @property
+    def training_idx(self) -> np.ndarray:
+        """What the GAN trains on: the members and the audit's canaries drawn in (membership.npz canary_*)."""
+        if "canary_idx" not in self.extra:
+            return self.member_idx
+        drawn_in = self.extra["canary_idx"][self.extra["canary_in"].astype(bool)]
+        return np.sort(np.concatenate([self.member_idx, drawn_in]))
+
     def save(self, path: Path) -> Path:
         return write_npz(path, member_idx=self.member_idx, nonmember_idx=self.nonmember_idx, **self.extra)
 

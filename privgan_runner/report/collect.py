@@ -71,6 +71,8 @@ def flatten(run: Path) -> dict:
     for attack, values in (results.get("attacks") or {}).items():
         figures.update(_numbers(values, attack))
     figures.update(_numbers(results.get("metrics") or {}, ""))
+    audit = results.get("audit") or {}
+    figures.update(_numbers({k: audit[k] for k in ("one_run", "descriptive") if k in audit}, "audit"))
     spent = (results.get("privacy") or {}).get("epsilon")
     if isinstance(spent, (int, float)) and not isinstance(spent, bool):
         figures["epsilon_spent"] = spent

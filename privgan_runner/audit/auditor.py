@@ -1,0 +1,178 @@
+"""The audit stage: empirical ε lower bounds beside the accountant's ε (results.json `audit`).
+
+- one-run (Steinke, Nasr & Jagielski 2023), with `canaries` set: m canaries, each trained on with
+  probability 1/2, are scored after training by `signal` (an attack of the run whose scores do not read
+  the membership labels); the auditor guesses "in" for the k_pos highest and "out" for the k_neg lowest
+  (fixed before any score is seen) and abstains on the rest; `epsilon_lb` is the bound of
+  `bounds.one_run_epsilon` at confidence 1 - alpha. This is a DP lower bound: the canaries' inclusions are
+  independent coin flips, the guesses are fixed functions of the released model.
+- descriptive: the Clopper-Pearson and Gaussian-DP formulas (`bounds`) on each attack's own member and
+  non-member scores, at the threshold that maximizes each. The members were not drawn by independent
+  coins per record and the threshold is fitted on the same scores, so this is an "effective ε,
+  descriptive, not a DP bound".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from ..errors import ConfigError
+from . import bounds
+from .canaries import KINDS, guesses
+
+DEFAULT_DELTA = 1e-5  # the δ of a non-private run's bound (a DP run's is its own δ)
+
+
+class Audit:
+    name = "audit"
+
+    def __init__(
+        self,
+        canaries: str | None = None,
+        n_canaries: int = 100,
+        k_pos: int = 20,
+        k_neg: int = 20,
+        signal: str = "white_box",
+        alpha: float = 0.05,
+        delta: float | None = None,
+        canary_seed: int = 0,
+        descriptive: bool = True,
+    ):
+        if canaries is not None and canaries not in KINDS:
+            raise ConfigError("canaries", f"must be null or one of {', '.join(KINDS)}, got {canaries!r}")
+        for key, value in (("n_canaries", n_canaries), ("k_pos", k_pos), ("k_neg", k_neg)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(key, f"must be an integer >= 0, got {value!r}")
+        if canaries is not None and n_canaries < 1:
+            raise ConfigError("n_canaries", "must be >= 1 with canaries")
+        if canaries is not None and k_pos + k_neg > n_canaries:
+            raise ConfigError("k_pos", f"k_pos + k_neg = {k_pos + k_neg} guesses exceed the {n_canaries} canaries")
+        if canaries is not None and k_pos + k_neg == 0:
+            raise ConfigError("k_pos", "k_pos + k_neg must be >= 1: an auditor that never guesses proves nothing")
+        if not (isinstance(alpha, float) and 0 < alpha < 1):
+            raise ConfigError("alpha", f"must be in (0, 1), got {alpha!r}")
+        if delta is not None and not (isinstance(delta, (int, float)) and 0 <= delta < 1):
+            raise ConfigError("delta", f"must be null (the mechanism's δ, else 1e-5) or in [0, 1), got {delta!r}")
+        self.canaries, self.n_canaries, self.k_pos, self.k_neg = canaries, n_canaries, k_pos, k_neg
+        self.signal, self.alpha, self.delta, self.canary_seed = signal, float(alpha), delta, canary_seed
+        self.descriptive = descriptive
+
+    def figures(self, attacks) -> list:
+        """Descriptions of the figures this audit reports (results.json `figures`, the report's columns)."""
+        from ..results import Figure
+
+        out = []
+        if self.canaries is not None:
+            out.append(
+                Figure(
+                    "audit.one_run.epsilon_lb",
+                    True,
+                    True,
+                    description=f"one-run DP lower bound on epsilon ({self.canaries} canaries, {self.signal} "
+                    f"signal; Steinke et al. 2023), at confidence 1 - {self.alpha}",
+                )
+            )
+        if self.descriptive:
+            for attack in attacks:
+                for formula, paper in (
+                    ("cp", "Clopper-Pearson, Jagielski et al. 2020"),
+                    ("gdp", "GDP, Nasr et al. 2023"),
+                ):
+                    out.append(
+                        Figure(
+                            f"audit.descriptive.{attack.name}.epsilon_{formula}",
+                            True,
+                            False,
+                            description=f"effective epsilon of {attack.name}'s scores ({paper}): descriptive, "
+                            "not a DP bound",
+                        )
+                    )
+        return out
+
+    @property
+    def active(self) -> bool:
+        return self.canaries is not None or self.descriptive
+
+    def check(self, attacks) -> None:
+        """The signal must be one of the run's attacks, and one whose scores ignore who is a member."""
+        if self.canaries is None:
+            return
+        by_name = {a.name: a for a in attacks}
+        if self.signal not in by_name:
+            raise ConfigError("audit.signal", f"{self.signal!r} is not among the run's attacks ({', '.join(by_name)})")
+        if not by_name[self.signal].label_free_scores:
+            raise ConfigError(
+                "audit.signal",
+                f"{self.signal} reads the membership labels to score (its scores of the canaries would "
+                "depend on their inclusion beyond the model): use white_box, top_m or distance",
+            )
+
+    def delta_for(self, privacy) -> float:
+        return float(self.delta if self.delta is not None else getattr(privacy, "delta", None) or DEFAULT_DELTA)
+
+    def one_run(self, attack, trained, canary_idx: np.ndarray, canary_in: np.ndarray) -> tuple[dict, np.ndarray]:
+        """The one-run bound from `attack`'s scores of the canaries; returns (figures, scores)."""
+        from ..data.split import Membership
+
+        view = replace(
+            trained,
+            membership=Membership(member_idx=canary_idx[canary_in], nonmember_idx=canary_idx[~canary_in]),
+            _outputs={},
+        )
+        scored = attack.scores(view)
+        by_idx = dict(zip(scored.record_idx.tolist(), scored.scores.tolist()))
+        scores = np.array([by_idx[i] for i in canary_idx.tolist()])
+        guess = guesses(scores, self.k_pos, self.k_neg)
+        truth = np.where(canary_in, 1, -1)
+        r, v, m = int((guess != 0).sum()), int((guess == truth).sum()), len(canary_idx)
+        delta = self.delta_for(trained.privacy)
+        return {
+            "canaries": self.canaries,
+            "n_canaries": m,
+            "n_canaries_in": int(canary_in.sum()),
+            "signal": self.signal,
+            "k_pos": self.k_pos,
+            "k_neg": self.k_neg,
+            "guesses": r,
+            "correct": v,
+            "accuracy": v / r if r else None,
+            "alpha": self.alpha,
+            "delta": delta,
+            "epsilon_lb": _finite(bounds.one_run_epsilon(m, r, v, delta, self.alpha)),
+        }, scores
+
+    def described(self, scores: np.ndarray, is_member: np.ndarray, delta: float) -> dict:
+        """The descriptive ε of one attack's scores: each formula at its best threshold ("member" for
+        scores >= t, over every distinct t, so no tie is ever split)."""
+        fp, n_out, fn, n_in = threshold_counts(scores, is_member)
+        level = 1 - self.alpha / 2
+        fpr, fnr = bounds.clopper_pearson_upper(fp, n_out, level), bounds.clopper_pearson_upper(fn, n_in, level)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cp = np.maximum(np.log((1 - delta - fpr) / fnr), np.log((1 - delta - fnr) / fpr))
+        mu = bounds.norm_ppf(1 - fpr) - bounds.norm_ppf(fnr)
+        best = int(np.nanargmax(mu))  # ε at δ grows with μ: the largest μ gives the largest ε
+        gdp = bounds.gdp_epsilon(int(fp[best]), n_out, int(fn[best]), n_in, delta, self.alpha)
+        return {
+            "epsilon_cp": _finite(max(0.0, float(np.nanmax(cp)))),
+            "epsilon_gdp": _finite(gdp),
+            "note": "effective epsilon, descriptive, not a DP bound (threshold fitted on these scores; "
+            "members not drawn by independent coins)",
+        }
+
+
+def threshold_counts(scores: np.ndarray, is_member: np.ndarray):
+    """(fp, n_out, fn, n_in) for the decision "member iff score >= t" at every distinct score t."""
+    thresholds = np.unique(scores)
+    member_scores, other_scores = np.sort(scores[is_member]), np.sort(scores[~is_member])
+    n_in, n_out = len(member_scores), len(other_scores)
+    fp = n_out - np.searchsorted(other_scores, thresholds, side="left")
+    fn = np.searchsorted(member_scores, thresholds, side="left")
+    return fp, n_out, fn, n_in
+
+
+def _finite(value: float) -> float | None:
+    """inf (every guess right beyond what any finite ε explains) is reported as null with the cap noted."""
+    return None if math.isinf(value) else round(float(value), 4)

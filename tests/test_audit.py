@@ -1,0 +1,239 @@
+"""Empirical ε lower bounds: the formulas on fixed counts, their soundness on mechanisms of known ε, and the
+one-run audit's data flow (canaries out of the attacks' split, trained on exactly when drawn in)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from privgan_runner.audit import bounds
+from privgan_runner.audit.canaries import guesses
+from privgan_runner.errors import ConfigError
+
+# --- the formulas, against hand computations on fixed counts ---
+
+
+def test_one_run_p_value_by_hand():
+    """m = r = v = 2, ε = 0, δ = 0.1: q = 1/2, β = P[Bin(2, 1/2) >= 2] = 1/4; the δ term's
+    max_i P[2 > Bin >= 2 - i] / i is max(1/2, 3/4 / 2) = 1/2; p = 1/4 + 1/2 * 0.1 * 2 * 2 = 0.45."""
+    assert bounds.one_run_p_value(2, 2, 2, 0.0, 0.1) == pytest.approx(0.45)
+    assert bounds.one_run_p_value(2, 2, 2, 0.0, 0.0) == pytest.approx(0.25)
+    assert bounds.one_run_p_value(10, 4, 0, 3.0, 0.0) == 1.0
+
+
+def test_one_run_epsilon_by_hand():
+    # every one of 100 guesses right, δ = 0: the bound is logit(q) with q^100 = 0.05
+    q = 0.05 ** (1 / 100)
+    assert bounds.one_run_epsilon(100, 100, 100, 0.0, 0.05) == pytest.approx(math.log(q / (1 - q)), abs=1e-6)
+    # 90 of 100 right: q solves P[Bin(100, q) >= 90] = 0.05
+    q = optimize.brentq(lambda p: stats.binom.sf(89, 100, p) - 0.05, 0.5, 0.999)
+    assert bounds.one_run_epsilon(1000, 100, 90, 0.0, 0.05) == pytest.approx(math.log(q / (1 - q)), abs=1e-6)
+    # δ only loosens it; chance accuracy proves nothing
+    assert bounds.one_run_epsilon(1000, 100, 90, 1e-3, 0.05) < bounds.one_run_epsilon(1000, 100, 90, 0.0, 0.05)
+    assert bounds.one_run_epsilon(1000, 100, 50, 0.0, 0.05) == 0.0
+
+
+def test_clopper_pearson_and_gdp_bounds_by_hand():
+    # 0 errors of 500 each way: the one-sided 97.5% upper bound is 1 - 0.025^(1/500)
+    u = 1 - 0.025 ** (1 / 500)
+    expected = math.log((1 - 1e-5 - u) / u)
+    assert bounds.clopper_pearson_epsilon(0, 500, 0, 500, 1e-5) == pytest.approx(expected, rel=1e-6)
+    assert bounds.clopper_pearson_epsilon(250, 500, 250, 500, 1e-5) == 0.0  # a coin flip proves nothing
+    # μ-GDP: δ(0) = Φ(μ/2) - Φ(-μ/2); the bound is where δ(ε) meets δ
+    assert bounds.gdp_delta(0.0, 1.0) == pytest.approx(stats.norm.cdf(0.5) - stats.norm.cdf(-0.5))
+    mu = bounds.gdp_mu(10, 500, 10, 500)
+    u = stats.beta.ppf(0.975, 11, 490)
+    assert mu == pytest.approx(2 * stats.norm.ppf(1 - u))
+    eps = bounds.gdp_epsilon(10, 500, 10, 500, 1e-5)
+    assert bounds.gdp_delta(eps, mu) == pytest.approx(1e-5, abs=1e-9)
+    assert bounds.gdp_epsilon(250, 500, 250, 500, 1e-5) == 0.0
+
+
+def test_guesses_abstain_on_ties_and_follow_the_records_not_their_order():
+    scores = np.array([3.0, 3.0, 3.0, 2.0, 1.0, 0.0, 0.0])
+    g = guesses(scores, k_pos=2, k_neg=2)
+    assert g.tolist() == [0, 0, 0, 0, 0, -1, -1]  # three tied at the top do not fit in 2
+    assert guesses(scores, 3, 1).tolist() == [1, 1, 1, 0, 0, 0, 0]  # two tied at the bottom do not fit in 1
+    perm = np.random.default_rng(0).permutation(len(scores))
+    assert (guesses(scores[perm], 3, 2) == guesses(scores, 3, 2)[perm]).all()
+
+
+# --- soundness: mechanisms whose ε is known ---
+
+
+def _rr_trial(rng, m: int, epsilon: float) -> np.ndarray:
+    """ε-DP randomized response on each canary's inclusion bit (each canary changes only its own output),
+    with a jitter independent of the secrets so the auditor's ranking has no ties."""
+    inside = rng.random(m) < 0.5
+    keep = rng.random(m) < math.exp(epsilon) / (1 + math.exp(epsilon))
+    reported = np.where(keep, inside, ~inside)
+    return inside, reported + 0.5 * rng.random(m)
+
+
+@pytest.mark.parametrize("epsilon", [0.5, 2.0])
+def test_one_run_bound_exceeds_a_randomized_responses_epsilon_at_most_alpha_of_the_time(epsilon):
+    rng = np.random.default_rng(1)
+    m, trials, alpha = 200, 400, 0.05
+    lbs = []
+    for _ in range(trials):
+        inside, scores = _rr_trial(rng, m, epsilon)
+        g = guesses(scores, m // 2, m // 2)
+        r, v = int((g != 0).sum()), int((g == np.where(inside, 1, -1)).sum())
+        lbs.append(bounds.one_run_epsilon(m, r, v, 0.0, alpha))
+    lbs = np.array(lbs)
+    exceed = int((lbs > epsilon).sum())
+    # at most alpha of the trials, up to sampling error (binomial upper 99.9% quantile)
+    assert exceed <= stats.binom.ppf(0.999, trials, alpha)
+    assert lbs.mean() > 0.4 * epsilon  # and not vacuous: the bound finds much of the true ε
+
+
+def test_clopper_pearson_bound_is_sound_on_a_gaussian_mechanism():
+    """Output N(μ·in, 1) per trial is μ-GDP, so (ε(δ), δ)-DP; multi-run style: threshold from one half of the
+    trials, counts on the other; the bound exceeds ε(δ) in at most alpha of repeated audits."""
+    rng = np.random.default_rng(2)
+    mu, delta, alpha, audits, n = 1.0, 1e-5, 0.05, 300, 400
+    true_eps = optimize.brentq(lambda e: bounds.gdp_delta(e, mu) - delta, 0, 50)
+    exceed, lbs = 0, []
+    for _ in range(audits):
+        inside = rng.random(2 * n) < 0.5
+        out = rng.normal(mu * inside, 1.0)
+        fit, held = slice(0, n), slice(n, 2 * n)
+        grid = np.quantile(out[fit], np.linspace(0.05, 0.95, 19))
+        t = max(
+            grid,
+            key=lambda t: bounds.clopper_pearson_epsilon(
+                int(((out[fit] >= t) & ~inside[fit]).sum()),
+                int((~inside[fit]).sum()),
+                int(((out[fit] < t) & inside[fit]).sum()),
+                int(inside[fit].sum()),
+                delta,
+                alpha,
+            ),
+        )
+        o, i = out[held], inside[held]
+        lb = bounds.clopper_pearson_epsilon(
+            int(((o >= t) & ~i).sum()), int((~i).sum()), int(((o < t) & i).sum()), int(i.sum()), delta, alpha
+        )
+        lbs.append(lb)
+        exceed += lb > true_eps
+    assert exceed <= stats.binom.ppf(0.999, audits, alpha)
+    assert np.mean(lbs) > 0.2  # a 1-GDP mechanism is detectable with 400 trials
+
+
+# --- configuration ---
+
+
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        (["audit.n_canaries=10", "audit.k_pos=8", "audit.k_neg=8"], "audit.k_pos"),
+        (["audit.signal=monte_carlo", "attack=[white_box,monte_carlo]"], "audit.signal"),
+        (["audit.signal=distance"], "audit.signal"),
+        (["audit.canaries=bogus"], "audit.canaries"),
+        (["audit.alpha=1.5"], "audit.alpha"),
+    ],
+)
+def test_bad_audit_configs_are_refused_naming_the_key(overrides, key):
+    from privgan_runner.pipeline import build_components
+
+    from .conftest import compose_config
+
+    with pytest.raises(ConfigError) as err:
+        build_components(compose_config("audit=one_run", *overrides))
+    assert err.value.key == key
+
+
+def test_more_canaries_than_the_pool_is_refused_before_anything_is_written(tiny_run, tmp_path):
+    with pytest.raises(ConfigError, match="audit.n_canaries"):
+        tiny_run("audit=one_run", "audit.canaries=natural", "audit.n_canaries=100")
+    assert not (tmp_path / "run" / "job.json").exists() and not (tmp_path / "run" / "membership.npz").exists()
+    with pytest.raises(ConfigError, match="audit.canaries"):
+        tiny_run("audit=one_run", "audit.canaries=mislabeled")  # an unconditional model
+
+
+# --- the one-run audit's data flow ---
+
+
+@pytest.mark.parametrize("kind", ["natural", "ood", "mislabeled"])
+def test_canaries_stay_out_of_the_attacks_split_and_are_trained_on_exactly_when_drawn_in(tiny_run, monkeypatch, kind):
+    from privgan_runner.audit.canaries import plant
+    from privgan_runner.data.split import Membership
+    from privgan_runner.data.synthetic import Synthetic
+    from privgan_runner.training.trainer import Trainer
+
+    seen = {}
+    fit = Trainer.fit
+
+    def spy(self, G, D, objective, regularizer, images, labels, **kw):
+        seen["images"], seen["labels"] = images.clone(), labels.clone()
+        return fit(self, G, D, objective, regularizer, images, labels, **kw)
+
+    monkeypatch.setattr(Trainer, "fit", spy)
+    extra = ["model.conditional=true"] if kind == "mislabeled" else []
+    results, run_dir = tiny_run(
+        "audit=one_run",
+        f"audit.canaries={kind}",
+        "audit.n_canaries=12",
+        "audit.k_pos=3",
+        "audit.k_neg=3",
+        "metric=[gen_gap]",
+        *extra,
+    )
+    m = Membership.load(run_dir / "membership.npz")
+    canaries, inside = m.extra["canary_idx"], m.extra["canary_in"].astype(bool)
+    assert len(canaries) == 12 and 0 < inside.sum() < 12
+    attacked = np.concatenate([m.member_idx, m.nonmember_idx])
+    assert not np.isin(canaries, attacked).any()  # no attack figure scores a canary
+    n = results["dataset"]["n_members"]
+    assert len(seen["images"]) == n + inside.sum()  # members and the canaries drawn in, nothing else
+    pool = plant(Synthetic(image_size=16, n_samples=64).load(), kind, 12, 0, kind == "mislabeled").pool
+    trained_rows = {(x.numpy().tobytes(), int(y)) for x, y in zip(seen["images"], seen["labels"])}
+    for idx, is_in in zip(canaries, inside):  # each canary (image and label) is trained on iff drawn in
+        assert ((pool.images[idx].numpy().tobytes(), int(pool.labels[idx])) in trained_rows) == bool(is_in)
+    one_run = results["audit"]["one_run"]
+    assert one_run["n_canaries"] == 12 and one_run["guesses"] <= 6 and one_run["epsilon_lb"] is not None
+    assert (run_dir / "audit" / "canary_scores.npz").is_file()
+
+
+def test_an_audit_is_reproduced_by_a_reattack(tiny_run):
+    results, run_dir = tiny_run("audit=one_run", "audit.n_canaries=12", "audit.k_pos=3", "audit.k_neg=3")
+    again, _ = tiny_run(
+        "audit=one_run",
+        "audit.n_canaries=12",
+        "audit.k_pos=3",
+        "audit.k_neg=3",
+        "stages=[attack,evaluate]",
+        run_dir=run_dir,
+    )
+    assert again["audit"] == results["audit"]
+
+
+def test_descriptive_audit_labels_itself_and_reaches_the_report(tiny_run, tmp_path):
+    from privgan_runner.report.collect import flatten
+
+    results, run_dir = tiny_run("audit=descriptive")
+    d = results["audit"]["descriptive"]["white_box"]
+    assert "not a DP bound" in d["note"] and d["epsilon_cp"] >= 0
+    assert "one_run" not in results["audit"]
+    row = flatten(run_dir)
+    assert "audit.descriptive.white_box.epsilon_cp" in row["figures"]
+    assert "audit.descriptive.white_box.epsilon_cp" in results["figures"]
+
+
+@pytest.mark.slow  # trains a memorizing GAN with 100 canaries: about 30 s
+def test_a_memorizing_gan_fails_the_audit_clearly():
+    """Positive control: a GAN trained 400 epochs on 20 digits and 100 noise canaries (about half drawn in)
+    is not 1-DP: white-box scores separate the canaries, and the one-run bound is well above 1."""
+    from privgan_runner import pipeline
+
+    from .conftest import compose_config
+
+    cfg = compose_config("+experiment=digits_memorize", "audit=one_run", "metric=[gen_gap]", "trainer.progress=false")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        results = pipeline.run(cfg, run_dir=d)
+    assert results["audit"]["one_run"]["epsilon_lb"] > 1.5
