@@ -26,9 +26,10 @@ QUICK_TABLE1 := +profile=quick_table1
 QUICK_TABLE2 := +profile=quick_table2
 QUICK_MODEL  := +profile=quick_model
 QUICK_PIGAN  := +profile=quick_pigan
+QUICK_AUDIT  := +profile=quick_audit
 
 .DEFAULT_GOAL := help
-.PHONY: help run lint test test-all test-slow bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon
+.PHONY: help run lint test test-all test-slow bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -108,6 +109,15 @@ dp-epsilon: $(VENV)/.installed ## DP-GAN: epsilon = 1,2,5,10,20 on Fashion-MNIST
 	$(call sweep_guard,$(SWEEP))
 	-$(PY) -m privgan_runner -m +experiment=fmnist_dpgan privacy.epsilon=1,2,5,10,20 seed=$(SEEDS) \
 	    trainer.progress=false $(if $(QUICK),$(QUICK_MODEL)) hydra.sweep.dir=$(SWEEP) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEP)
+
+audit: SWEEP = $(call sweep_dir,audit)
+audit: $(VENV)/.installed ## the one-run audit on digits: no privacy and DP-SGD at epsilon 1, accountant epsilon beside epsilon_lb
+	$(call sweep_guard,$(SWEEP))
+	-$(PY) -m privgan_runner -m +experiment=audit_digits privacy=none seed=$(SEEDS) trainer.progress=false \
+	    $(if $(QUICK),$(QUICK_AUDIT)) hydra.sweep.dir=$(SWEEP)/no_privacy $(ARGS)
+	-$(PY) -m privgan_runner -m +experiment=audit_digits privacy=dpsgd privacy.epsilon=1 seed=$(SEEDS) \
+	    trainer.progress=false $(if $(QUICK),$(QUICK_AUDIT)) hydra.sweep.dir=$(SWEEP)/dpsgd_epsilon1 $(ARGS)
 	$(PY) -m privgan_runner.report $(SWEEP)
 
 clean: ## remove the virtual environment and build leftovers (outputs/ is kept)

@@ -201,7 +201,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
             folder.write_status("running", stage)
             results["metrics"] = _evaluate(parts, trained)
         stage = "plots"
-        _plots(folder, attack_scores, trained)
+        _plots(folder, attack_scores, trained, results.get("privacy") or {})
         results["status"] = "completed"
         return _finish(cfg, parts, results, folder, stage)
     except (ConfigError, DatasetNotFoundError) as exc:
@@ -442,10 +442,12 @@ def _evaluate(parts: Components, trained) -> dict:
     return metrics
 
 
-def _plots(folder: RunFolder, attack_scores: dict, trained) -> None:
+def _plots(folder: RunFolder, attack_scores: dict, trained, privacy_record: dict) -> None:
     from .plots import roc_plot, sample_grid, score_histogram
 
+    spent, delta = privacy_record.get("epsilon"), privacy_record.get("delta")
+    dp = (float(spent), float(delta)) if isinstance(spent, (int, float)) and isinstance(delta, (int, float)) else None
     if attack_scores:
-        roc_plot(folder.plots_dir / "roc.png", attack_scores)
+        roc_plot(folder.plots_dir / "roc.png", attack_scores, dp)
         score_histogram(folder.plots_dir / "score_hist.png", attack_scores)
     sample_grid(folder.plots_dir / "samples.png", trained.sample(64))

@@ -41,12 +41,26 @@ def log_roc(ax, curves: dict, floor: float) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
 
 
-def roc_plot(path: Path, attack_scores: dict) -> Path:
-    """Log-log ROC (Carlini et al. 2022): the low-FPR regime is where a leak matters."""
+def dp_tpr_limit(fpr: np.ndarray, epsilon: float, delta: float) -> np.ndarray:
+    """The highest TPR any membership test can reach at `fpr` against an (ε, δ)-DP mechanism
+    (Kairouz et al. 2015: TPR <= e^ε FPR + δ and 1 - TPR >= e^-ε (1 - δ - FPR))."""
+    return np.minimum(1.0, np.minimum(np.exp(epsilon) * fpr + delta, 1 - np.exp(-epsilon) * (1 - delta - fpr)))
+
+
+def roc_plot(path: Path, attack_scores: dict, dp: tuple[float, float] | None = None) -> Path:
+    """Log-log ROC (Carlini et al. 2022): the low-FPR regime is where a leak matters. With `dp` = (ε, δ),
+    the region an (ε, δ)-DP mechanism allows is shaded: a curve above it would contradict the guarantee
+    (beyond sampling error)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
     n_neg = min(int((~s.is_member).sum()) for s in attack_scores.values())
-    log_roc(ax, {name: (s.is_member, s.scores) for name, s in attack_scores.items()}, 0.5 / max(n_neg, 1))
+    floor = 0.5 / max(n_neg, 1)
+    if dp is not None:
+        grid = np.logspace(np.log10(floor), 0, 200)
+        limit = dp_tpr_limit(grid, *dp)
+        ax.fill_between(grid, floor, np.maximum(limit, floor), color="tab:green", alpha=0.12, lw=0)
+        ax.plot(grid, np.maximum(limit, floor), color="tab:green", lw=0.8, label=f"({dp[0]:.3g}, {dp[1]:.0e})-DP limit")
+    log_roc(ax, {name: (s.is_member, s.scores) for name, s in attack_scores.items()}, floor)
     ax.set_title("membership inference ROC")
     out = write_figure(path, fig)
     plt.close(fig)

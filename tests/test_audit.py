@@ -237,3 +237,16 @@ def test_a_memorizing_gan_fails_the_audit_clearly():
     with tempfile.TemporaryDirectory() as d:
         results = pipeline.run(cfg, run_dir=d)
     assert results["audit"]["one_run"]["epsilon_lb"] > 1.5
+
+
+def test_the_roc_plots_dp_limit_is_the_hypothesis_test_region():
+    """Kairouz et al. 2015: at ε = 0 a test cannot beat chance by more than δ; the limit meets both
+    constraints where they cross, and never exceeds 1."""
+    from privgan_runner.plots import dp_tpr_limit
+
+    fpr = np.array([0.0, 0.1, 0.5, 1.0])
+    assert dp_tpr_limit(fpr, 0.0, 0.01) == pytest.approx([0.01, 0.11, 0.51, 1.0])
+    eps, delta = 1.0, 1e-5
+    limit = dp_tpr_limit(fpr, eps, delta)
+    assert limit[1] == pytest.approx(min(math.e * 0.1 + delta, 1 - math.exp(-1) * (1 - delta - 0.1)))
+    assert (limit <= 1).all() and (np.diff(limit) >= 0).all()
