@@ -90,37 +90,55 @@ def test_one_run_bound_exceeds_a_randomized_responses_epsilon_at_most_alpha_of_t
     assert lbs.mean() > 0.4 * epsilon  # and not vacuous: the bound finds much of the true ε
 
 
-def test_clopper_pearson_bound_is_sound_on_a_gaussian_mechanism():
-    """Output N(μ·in, 1) per trial is μ-GDP, so (ε(δ), δ)-DP; multi-run style: threshold from one half of the
-    trials, counts on the other; the bound exceeds ε(δ) in at most alpha of repeated audits."""
+def test_multi_run_bounds_are_sound_on_a_gaussian_mechanism():
+    """A trial's output N(μ·in, 1) is μ-GDP, so (ε(δ), δ)-DP. The multi-run audit (threshold on one half of the
+    trials, bound on the other) exceeds ε(δ) in at most alpha of repeated audits, for both formulas."""
+    from privgan_runner.audit.multi_run import multi_run_bound
+
     rng = np.random.default_rng(2)
-    mu, delta, alpha, audits, n = 1.0, 1e-5, 0.05, 300, 400
+    mu, delta, alpha, audits, trials = 1.0, 1e-5, 0.05, 200, 800
     true_eps = optimize.brentq(lambda e: bounds.gdp_delta(e, mu) - delta, 0, 50)
-    exceed, lbs = 0, []
-    for _ in range(audits):
-        inside = rng.random(2 * n) < 0.5
-        out = rng.normal(mu * inside, 1.0)
-        fit, held = slice(0, n), slice(n, 2 * n)
-        grid = np.quantile(out[fit], np.linspace(0.05, 0.95, 19))
-        t = max(
-            grid,
-            key=lambda t: bounds.clopper_pearson_epsilon(
-                int(((out[fit] >= t) & ~inside[fit]).sum()),
-                int((~inside[fit]).sum()),
-                int(((out[fit] < t) & inside[fit]).sum()),
-                int(inside[fit].sum()),
-                delta,
-                alpha,
-            ),
+    found = []
+    for k in range(audits):
+        inside = rng.random(trials) < 0.5
+        out = multi_run_bound(rng.normal(mu * inside, 1.0), inside, delta, alpha, seed=k)
+        assert out["held_out_trials"] == trials // 2
+        found.append((out["epsilon_lb_cp"], out["epsilon_lb_gdp"]))
+    found = np.array(found)
+    assert ((found > true_eps).sum(0) <= stats.binom.ppf(0.999, audits, alpha)).all()
+    assert found[:, 0].mean() > 0.2 and found[:, 1].mean() > found[:, 0].mean()  # detectable, GDP tighter
+
+
+def test_multi_run_audit_reads_one_trial_per_run_folder(tmp_path):
+    """Forty runs of one configuration, the target canary in for twenty: perfectly separated scores give the
+    Clopper-Pearson bound of the held-out half's counts; a run of another configuration is refused."""
+    from privgan_runner.audit.__main__ import main
+    from privgan_runner.audit.multi_run import multi_run_bound
+    from privgan_runner.io import write_json, write_npz
+    from privgan_runner.run_folder import RunFolder
+
+    inside = np.array([True, False] * 20)
+    for seed, is_in in enumerate(inside):
+        folder = RunFolder(tmp_path / "sweep" / str(seed))
+        write_json(folder.path / "status.json", {"status": "completed"})
+        folder.write_results({"status": "completed", "seed": seed, "config": {"seed": seed, "trainer": {"epochs": 3}}})
+        write_npz(
+            folder.canary_scores_file,
+            canary_idx=np.arange(3),
+            canary_in=np.array([is_in, 1, 0]),
+            scores=np.array([0.9 if is_in else 0.1, 0.5, 0.5]),
         )
-        o, i = out[held], inside[held]
-        lb = bounds.clopper_pearson_epsilon(
-            int(((o >= t) & ~i).sum()), int((~i).sum()), int(((o < t) & i).sum()), int(i.sum()), delta, alpha
-        )
-        lbs.append(lb)
-        exceed += lb > true_eps
-    assert exceed <= stats.binom.ppf(0.999, audits, alpha)
-    assert np.mean(lbs) > 0.2  # a 1-GDP mechanism is detectable with 400 trials
+    out = main([str(tmp_path / "sweep"), "--delta", "1e-5"])
+    scores = np.where(inside, 0.9, 0.1)
+    assert out == {"target": 0, **multi_run_bound(scores, inside, 1e-5)}
+    assert out["false_positives"] == out["false_negatives"] == 0 and out["epsilon_lb_cp"] > 0
+    assert (tmp_path / "sweep" / "audit_multi_run.json").is_file()
+    other = RunFolder(tmp_path / "sweep" / "9")
+    write_json(other.path / "status.json", {"status": "completed"})
+    other.write_results({"status": "completed", "config": {"seed": 9, "trainer": {"epochs": 4}}})
+    write_npz(other.canary_scores_file, canary_idx=np.arange(3), canary_in=np.ones(3), scores=np.zeros(3))
+    with pytest.raises(SystemExit, match="differ"):
+        main([str(tmp_path / "sweep")])
 
 
 # --- configuration ---

@@ -147,30 +147,18 @@ class Audit:
     def described(self, scores: np.ndarray, is_member: np.ndarray, delta: float) -> dict:
         """The descriptive ε of one attack's scores: each formula at its best threshold ("member" for
         scores >= t, over every distinct t, so no tie is ever split)."""
-        fp, n_out, fn, n_in = threshold_counts(scores, is_member)
+        fp, n_out, fn, n_in = bounds.threshold_counts(scores, is_member)
+        cp = bounds.clopper_pearson_epsilons(fp, n_out, fn, n_in, delta, self.alpha)
         level = 1 - self.alpha / 2
         fpr, fnr = bounds.clopper_pearson_upper(fp, n_out, level), bounds.clopper_pearson_upper(fn, n_in, level)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cp = np.maximum(np.log((1 - delta - fpr) / fnr), np.log((1 - delta - fnr) / fpr))
-        mu = bounds.norm_ppf(1 - fpr) - bounds.norm_ppf(fnr)
-        best = int(np.nanargmax(mu))  # ε at δ grows with μ: the largest μ gives the largest ε
+        best = int(np.argmax(bounds.norm_ppf(1 - fpr) - bounds.norm_ppf(fnr)))  # ε at δ grows with μ
         gdp = bounds.gdp_epsilon(int(fp[best]), n_out, int(fn[best]), n_in, delta, self.alpha)
         return {
-            "epsilon_cp": _finite(max(0.0, float(np.nanmax(cp)))),
+            "epsilon_cp": _finite(float(cp.max())),
             "epsilon_gdp": _finite(gdp),
             "note": "effective epsilon, descriptive, not a DP bound (threshold fitted on these scores; "
             "members not drawn by independent coins)",
         }
-
-
-def threshold_counts(scores: np.ndarray, is_member: np.ndarray):
-    """(fp, n_out, fn, n_in) for the decision "member iff score >= t" at every distinct score t."""
-    thresholds = np.unique(scores)
-    member_scores, other_scores = np.sort(scores[is_member]), np.sort(scores[~is_member])
-    n_in, n_out = len(member_scores), len(other_scores)
-    fp = n_out - np.searchsorted(other_scores, thresholds, side="left")
-    fn = np.searchsorted(member_scores, thresholds, side="left")
-    return fp, n_out, fn, n_in
 
 
 def _finite(value: float) -> float | None:

@@ -72,6 +72,27 @@ def norm_ppf(p):
     return stats.norm.ppf(p)
 
 
+def clopper_pearson_epsilons(fp, n_out: int, fn, n_in: int, delta: float, alpha: float = 0.05) -> np.ndarray:
+    """`clopper_pearson_epsilon` for arrays of counts (one entry per threshold)."""
+    fpr = np.asarray(clopper_pearson_upper(fp, n_out, 1 - alpha / 2), dtype=float)
+    fnr = np.asarray(clopper_pearson_upper(fn, n_in, 1 - alpha / 2), dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(1 - delta - fpr > 0, np.log(np.maximum(1 - delta - fpr, 1e-300) / fnr), 0.0)
+        b = np.where(1 - delta - fnr > 0, np.log(np.maximum(1 - delta - fnr, 1e-300) / fpr), 0.0)
+    return np.maximum(0.0, np.maximum(a, b))
+
+
+def threshold_counts(scores: np.ndarray, is_member: np.ndarray, thresholds: np.ndarray | None = None):
+    """(fp, n_out, fn, n_in) for the decision "member iff score >= t" at each threshold (default: every
+    distinct score, so no tie is ever split)."""
+    thresholds = np.unique(scores) if thresholds is None else thresholds
+    member_scores, other_scores = np.sort(scores[is_member]), np.sort(scores[~is_member])
+    n_in, n_out = len(member_scores), len(other_scores)
+    fp = n_out - np.searchsorted(other_scores, thresholds, side="left")
+    fn = np.searchsorted(member_scores, thresholds, side="left")
+    return fp, n_out, fn, n_in
+
+
 def clopper_pearson_epsilon(fp: int, n_out: int, fn: int, n_in: int, delta: float, alpha: float = 0.05) -> float:
     """Jagielski et al. 2020: ε lower bound from fp false positives of n_out and fn false negatives of n_in."""
     fpr = clopper_pearson_upper(fp, n_out, 1 - alpha / 2)
