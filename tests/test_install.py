@@ -116,3 +116,12 @@ def test_bench_builds_the_papers_conditional_dcgan(tmp_path):
     assert figures["flops_per_step"] == bench.step_flops(G, D, JS(), 8, (3, 32, 32), 100, n_classes=10)
     with pytest.raises(SystemExit, match="channel"):
         bench.main(["--device", "cpu", "--model", "pigan_dcgan", "--arch", "cifar10", "--dataset", "digits"])
+
+
+def test_distance_benchmark_reports_both_errors():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import bench_distances
+
+    figures = bench_distances.main(["--records", "50", "--samples", "300", "--dim", "64", "--check", "50"])
+    assert figures["ratio"] > 0 and figures["max_error_expansion_fp64"] < 1e-10
+    assert figures["max_error_pairwise_fp32"] > figures["max_error_expansion_fp64"]

@@ -149,3 +149,23 @@ def test_logan_on_a_non_member_sampler_is_near_chance():
     keep = np.array([i not in sampled for i in s.record_idx])
     auc = membership_figures(s.scores[keep], s.is_member[keep], bootstrap=0)["auc"]
     assert abs(auc - 0.5) < 0.1
+
+
+def test_distances_match_a_float64_pairwise_reference_and_are_consistent():
+    """The expansion in float64 agrees with float64 pairwise differences to ~1e-12 (float32 pairwise, what
+    earlier versions computed, is off by ~1e-6 of the distance); a threshold taken from min_distance counts
+    the record's own nearest sample, and blocks of any size give the same answer."""
+    from privgan_runner.attacks.distances import min_distance, share_within
+
+    gen = torch.Generator().manual_seed(0)
+    records, generated = torch.rand(300, 784, generator=gen) * 2 - 1, torch.rand(1000, 784, generator=gen) * 2 - 1
+    reference = torch.cdist(records.double(), generated.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    nearest = min_distance(records, generated, chunk=128)
+    assert (nearest - reference.min(1).values).abs().max() < 1e-10
+    old = torch.cdist(records, generated, compute_mode="donot_use_mm_for_euclid_dist").min(1).values.double()
+    assert (old - reference.min(1).values).abs().max() > 1e-9  # float32 was measurably less exact
+    assert torch.equal(nearest, min_distance(records, generated, chunk=1000))
+    eps = nearest[7]
+    share = share_within(records, generated, eps, chunk=77)
+    assert share[7] * 1000 == (reference[7] <= reference[7].min()).sum()  # its nearest sample, exactly
+    assert torch.equal(share, (reference <= eps).double().mean(1))  # every record's count, as the reference's
