@@ -169,3 +169,36 @@ def test_distances_match_a_float64_pairwise_reference_and_are_consistent():
     share = share_within(records, generated, eps, chunk=77)
     assert share[7] * 1000 == (reference[7] <= reference[7].min()).sum()  # its nearest sample, exactly
     assert torch.equal(share, (reference <= eps).double().mean(1))  # every record's count, as the reference's
+
+
+def test_domias_separates_a_member_copier_and_not_a_non_member_sampler():
+    """DOMIAS's density ratio: high on the members a generator copies; near chance when it samples other
+    non-members (the data distribution itself); its reference records are never attacked."""
+    from privgan_runner.attacks.domias import Domias
+
+    attack = Domias(n_generated=2000, pca_components=5, reference_fraction=0.3, bootstrap=0)
+    s = attack.scores(_trained("members", noise=0.05))
+    assert membership_figures(s.scores, s.is_member, bootstrap=0)["auc"] > 0.8  # 5 PCA dims of 8x8 digits
+    assert not set(s.split["domias_reference_idx"]) & set(s.record_idx)
+    t = _trained("nonmembers", noise=0.05)
+    s = attack.scores(t)
+    sampled = set(t.membership.nonmember_idx[-200:].tolist())
+    keep = np.array([i not in sampled for i in s.record_idx])
+    assert abs(membership_figures(s.scores[keep], s.is_member[keep], bootstrap=0)["auc"] - 0.5) < 0.1
+
+
+def test_calibrated_distance_subtracts_the_reference_distance():
+    t = _trained("members", noise=0.01)
+    torch.manual_seed(0)
+    plain = Distance(n_generated=500, bootstrap=0).scores(t)
+    torch.manual_seed(0)
+    cal = Distance(n_generated=500, bootstrap=0, calibrated=True, reference_fraction=0.2).scores(t)
+    ref = cal.split["distance_reference_idx"]
+    assert not set(ref) & set(cal.record_idx) and cal.extra["calibrated"] is True
+    rec = t.pool.images[torch.as_tensor(cal.record_idx)].flatten(1).double()
+    to_ref = torch.cdist(rec, t.pool.images[torch.as_tensor(ref)].flatten(1).double()).min(1).values.numpy()
+    by_idx = dict(zip(plain.record_idx.tolist(), plain.scores.tolist()))
+    expected = np.array([by_idx[i] for i in cal.record_idx.tolist()]) + to_ref
+    np.testing.assert_allclose(cal.scores, expected, atol=1e-9)
+    assert membership_figures(cal.scores, cal.is_member, bootstrap=0)["auc"] > 0.9
+    assert not Distance(calibrated=True).label_free_scores and Distance().label_free_scores

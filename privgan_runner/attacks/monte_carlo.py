@@ -30,6 +30,7 @@ from ..seeds import derive
 from .base import Attack, AttackScores
 from .distances import min_distance, share_within
 from .figures import expected_top_hits, top_m_threshold
+from .reference import reference_split
 
 
 class MonteCarlo(Attack):
@@ -77,8 +78,7 @@ class MonteCarlo(Attack):
                 "attack.monte_carlo.reference_fraction",
                 f"the PCA reference set ({n_ref} records) would take every non-member",
             )
-        shuffled = rng.permutation(nonmembers)
-        reference, attacked_non = np.sort(shuffled[:n_ref]), np.sort(shuffled[n_ref:])
+        reference, attacked_non = reference_split(rng, nonmembers, n_ref)
         flat = lambda idx: trained.pool.images[torch.as_tensor(idx)].flatten(1).numpy()  # noqa: E731
         pca = PCA(n_components=self.pca_components, random_state=0).fit(flat(reference))
         device = trained.device
