@@ -6,7 +6,9 @@ attacks and metrics that read the same outputs do not recompute them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,6 +37,10 @@ class TrainedGAN:
     seed: int = 0
     pool_name: str = "dataset"  # the dataset's name (keys the cached metric backbones)
     batch_size: int = 512
+    #: the run's training configuration as flat keys, without the seed (what a shadow model must share)
+    identity: dict = field(default_factory=dict, repr=False)
+    #: loads another run folder's trained GAN on this pool (a shadow model); set by the pipeline
+    load_run: Callable[[Path], TrainedGAN] | None = field(default=None, repr=False)
     _outputs: dict = field(default_factory=dict, repr=False)
 
     @property

@@ -12,6 +12,7 @@ import logging
 import os
 import traceback
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ from .config import apply_trainer_profile, check_top_level, reattack_config
 from .console import print_summary
 from .errors import ConfigError, DatasetNotFoundError
 from .results import Figure, Results, describe
-from .run_folder import RunFolder, check_run_folder, record_job
+from .run_folder import RunFolder, check_run_folder, record_job, training_identity
 from .seeds import derive
 
 if TYPE_CHECKING:  # the option kinds, for the annotations only (importing them loads torch)
@@ -72,7 +73,7 @@ def build_components(cfg: DictConfig) -> Components:
     from .training.trainer import Trainer
 
     parts = Components(
-        dataset=build(cfg.dataset, ImageDataset, "dataset", skip=("member_fraction", "max_samples")),
+        dataset=build(cfg.dataset, ImageDataset, "dataset", skip=("member_fraction", "max_samples", "pool_seed")),
         model=build(cfg.model, GANModel, "model"),
         objective=build(cfg.objective, Objective, "objective", skip=("n_critic",)),
         regularizer=build(cfg.regularizer, Regularizer, "regularizer"),
@@ -128,6 +129,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     try:  # refusals that need the data (a batch larger than the member set, ...) come before any write
         dataset_pool, pool, membership, drawn = _load_data(cfg, parts, folder, train=trains)
         stage = "config"
+        for attack in parts.attacks:  # e.g. LiRA's shadow models must be of this configuration
+            attack.check_run(training_identity(OmegaConf.to_container(cfg, resolve=True)), int(cfg.seed))
         n_trained = len(membership.training_idx)  # the members and the canaries trained on
         parts.trainer.check_fits(n_trained)
         parts.privacy.check(n_trained, parts.trainer, parts.regularizer)
@@ -184,7 +187,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
             privacy=parts.privacy,
             seed=int(cfg.seed),
             pool_name=str(cfg.dataset.name),
+            identity=training_identity(config),
         )
+        trained.load_run = partial(load_trained_run, pool=pool, device=trained.device)
         trained.G.to(trained.device)
         trained.D.to(trained.device)
         attack_scores: dict = {}
@@ -283,7 +288,10 @@ def _load_data(cfg: DictConfig, parts: Components, folder: RunFolder, train: boo
     if not train and folder.membership_file.exists():  # re-attacking: the model's own split
         return dataset_pool, pool, Membership.load(folder.membership_file), False
     available = np.setdiff1d(np.arange(len(pool)), excluded)  # canaries never enter the attacks' split
+    pool_seed = cfg.dataset.get("pool_seed")
     if pool.groups is not None:  # records of one group (IDC patient) never straddle the split
+        if pool_seed is not None:
+            raise ConfigError("dataset.pool_seed", "is not supported for datasets split by group (IDC)")
         membership = split_by_group(
             pool.groups[available],
             cfg.dataset.member_fraction,
@@ -293,7 +301,11 @@ def _load_data(cfg: DictConfig, parts: Components, folder: RunFolder, train: boo
         )
     else:
         membership = split_pool(
-            len(available), cfg.dataset.member_fraction, cfg.dataset.max_samples, derive(int(cfg.seed), "split")
+            len(available),
+            cfg.dataset.member_fraction,
+            cfg.dataset.max_samples,
+            derive(int(cfg.seed), "split"),
+            pool_seed,
         )
     membership.member_idx, membership.nonmember_idx = (
         available[membership.member_idx],
@@ -376,6 +388,31 @@ def load_trained(folder: RunFolder, G, D, privacy) -> tuple[dict, dict]:
     if record is None:  # a checkpoint from before the record was kept in it: the results training wrote
         record = (folder.results() or {}).get("privacy")
     return state["train"], record if record is not None else privacy.describe()
+
+
+def load_trained_run(run_dir: Path, pool, device):
+    """Another run folder's trained GAN, read against `pool` (the target's): a shadow model for LiRA."""
+    from .artifacts import TrainedGAN
+    from .data.split import Membership
+
+    folder = RunFolder(run_dir)
+    cfg = OmegaConf.create(folder.job_config())
+    parts = build_components(cfg)
+    G, D = build_gan(parts, pool.n_classes)
+    load_trained(folder, G, D, parts.privacy)
+    return TrainedGAN(
+        G=G.to(device),
+        D=D.to(device),
+        objective=parts.objective,
+        pool=pool,
+        membership=Membership.load(folder.membership_file),
+        z_dim=parts.model.z_dim,
+        conditional=parts.model.conditional,
+        device=device,
+        privacy=parts.privacy,
+        seed=int(cfg.seed),
+        pool_name=str(cfg.dataset.name),
+    )
 
 
 def _attack(parts: Components, trained, folder: RunFolder, seed: int):

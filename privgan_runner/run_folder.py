@@ -135,6 +135,28 @@ def identity(config: dict, training_only: bool) -> dict[str, Any]:
     }
 
 
+def find_runs(paths) -> list[Path]:
+    """Every folder below `paths` holding a status.json (a job that started)."""
+    runs = set()
+    for path in map(Path, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such run folder or sweep folder")
+        found = [path] if (path / "status.json").is_file() else [p.parent for p in path.rglob("status.json")]
+        runs.update(found)
+    return sorted(runs)
+
+
+def training_identity(config: dict) -> dict[str, Any]:
+    """What a trained model depends on, without the seed: equal for a run and its shadow models."""
+    out = identity(config, training_only=True)
+    out.pop("seed", None)
+    return out
+
+
+def differences(old: dict, new: dict, most: int = 6) -> str:
+    return _differences(old, new, most)
+
+
 def _differences(old: dict, new: dict, most: int = 6) -> str:
     keys = sorted(k for k in old.keys() | new.keys() if old.get(k, "<unset>") != new.get(k, "<unset>"))
     text = "; ".join(f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}" for k in keys[:most])

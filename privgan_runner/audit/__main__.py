@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_json
-from ..report.collect import find_runs
-from ..run_folder import RunFolder, identity
+from ..run_folder import RunFolder, find_runs, identity
 from .multi_run import multi_run_bound
 
 

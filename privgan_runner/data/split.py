@@ -35,11 +35,20 @@ class Membership:
             return cls(member_idx=f["member_idx"], nonmember_idx=f["nonmember_idx"], extra=extra)
 
 
-def split_pool(n_pool: int, member_fraction: float, max_samples: int | None, seed: int) -> Membership:
+def split_pool(
+    n_pool: int, member_fraction: float, max_samples: int | None, seed: int, pool_seed: int | None = None
+) -> Membership:
+    """Members and non-members among `max_samples` records of the pool. The records are drawn with the
+    run's seed, or with `pool_seed` when given: then every seed splits the same records (the universe that
+    shadow models and their target share, Carlini et al. 2022) and only the member draw changes."""
     rng = np.random.default_rng(seed)
-    order = rng.permutation(n_pool)
-    if max_samples is not None:
-        order = order[:max_samples]
+    if pool_seed is None:
+        order = rng.permutation(n_pool)
+        if max_samples is not None:
+            order = order[:max_samples]
+    else:
+        universe = np.random.default_rng(pool_seed).permutation(n_pool)[:max_samples]
+        order = rng.permutation(np.sort(universe))
     n_members = int(round(member_fraction * len(order)))
     if n_members < 1 or n_members >= len(order):
         raise ConfigError(

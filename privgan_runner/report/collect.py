@@ -13,21 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..run_folder import identity
+from ..run_folder import find_runs, identity
+
+__all__ = ["find_runs", "flatten"]
 
 #: configuration keys that are not configurations: the repeats of one
 REPEAT_KEYS = ("seed",)
-
-
-def find_runs(paths) -> list[Path]:
-    """Every folder below `paths` holding a status.json (a job that started)."""
-    runs = set()
-    for path in map(Path, paths):
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such run folder or sweep folder")
-        found = [path] if (path / "status.json").is_file() else [p.parent for p in path.rglob("status.json")]
-        runs.update(found)
-    return sorted(runs)
 
 
 def _read_json(path: Path) -> dict | None:
