@@ -53,6 +53,12 @@ def test_lira_reads_its_shadows_in_and_out_and_scores_the_target(tmp_path, shado
     shadow_members = [Membership.load(shadows / str(s) / "membership.npz").member_idx for s in (10, 11, 12, 13)]
     assert any(set(m) != set(target.member_idx) for m in shadow_members)
     assert np.isfinite(scores).all() and len(np.unique(scores)) > len(scores) // 2
+    from privgan_runner.report.__main__ import build_report
+
+    report = build_report([shadows / "0"], tmp_path / "report")
+    assert (
+        "## Most exposed records" in report["markdown"] and str(lira["most_exposed"][0]["record"]) in report["markdown"]
+    )
 
 
 def test_shadows_of_another_configuration_are_refused_before_training(tmp_path, shadows):

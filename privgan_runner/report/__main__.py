@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -138,6 +139,7 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
             values += [v["mean"], v["std"]] if isinstance(v, dict) else [v, v]
         writer.writerow(["" if c is None else c for c in cells(row, values)])
 
+    md.write(_most_exposed(rows))
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "report.md", md.getvalue())
     write_text(out / "report.csv", csv_text.getvalue())
@@ -159,6 +161,26 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
         if made:
             written.append(made)
     return {"table": table, "columns": config, "markdown": md.getvalue(), "written": written}
+
+
+def _most_exposed(rows: list[dict], per_run: int = 5) -> str:
+    """The records an attack found most exposed (LiRA's `most_exposed`), per run: a section of report.md."""
+    lines = []
+    for row in rows:
+        results = (
+            json.loads((Path(row["run"]) / "results.json").read_text()) if row.get("status") == "completed" else {}
+        )
+        for attack, figures in (results.get("attacks") or {}).items():
+            for rank, item in enumerate((figures.get("most_exposed") or [])[:per_run], 1):
+                member = "member" if item["member"] else "non-member"
+                lines.append(
+                    f"| {row['run']} | {attack} | {rank} | {item['record']} | {item['score']:.3f} | {member} |"
+                )
+    if not lines:
+        return ""
+    head = "\n## Most exposed records\n\n| run | attack | rank | record (pool index) | score | truth |\n"
+    head += "|---|---|---|---|---|---|\n"
+    return head + "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
