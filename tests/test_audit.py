@@ -268,3 +268,26 @@ def test_the_roc_plots_dp_limit_is_the_hypothesis_test_region():
     limit = dp_tpr_limit(fpr, eps, delta)
     assert limit[1] == pytest.approx(min(math.e * 0.1 + delta, 1 - math.exp(-1) * (1 - delta - 0.1)))
     assert (limit <= 1).all() and (np.diff(limit) >= 0).all()
+
+
+@pytest.mark.slow  # eight small DP-SGD trainings: about 30 s
+def test_one_run_bound_stays_under_dp_sgds_epsilon_over_repeated_runs(tiny_run, tmp_path):
+    """DP-SGD at ε = 1 with 40 noise canaries and an auditor guessing all of them: over repeated runs the
+    bound exceeds the accountant's ε no more often than alpha allows (up to sampling error)."""
+    exceed = []
+    for seed in range(8):
+        results, _ = tiny_run(
+            "privacy=dpsgd",
+            "privacy.epsilon=1",
+            "audit=one_run",
+            "audit.n_canaries=40",
+            "audit.k_pos=20",
+            "audit.k_neg=20",
+            "metric=[gen_gap]",
+            f"seed={seed}",
+            run_dir=tmp_path / str(seed),
+        )
+        audit = results["audit"]
+        assert audit["accountant_epsilon"] == pytest.approx(results["privacy"]["epsilon"])
+        exceed.append(audit["one_run"]["epsilon_lb"] > audit["accountant_epsilon"])
+    assert sum(exceed) <= stats.binom.ppf(0.99, 8, 0.05)
