@@ -29,7 +29,7 @@ QUICK_PIGAN  := +profile=quick_pigan
 QUICK_AUDIT  := +profile=quick_audit
 
 .DEFAULT_GOAL := help
-.PHONY: help run lint test test-all test-slow bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit
+.PHONY: help run lint test test-all test-slow bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit lira
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -119,6 +119,16 @@ audit: $(VENV)/.installed ## the one-run audit on digits: no privacy and DP-SGD 
 	-$(PY) -m privgan_runner -m +experiment=audit_digits privacy=dpsgd privacy.epsilon=1 seed=$(SEEDS) \
 	    trainer.progress=false $(if $(QUICK),$(QUICK_AUDIT)) hydra.sweep.dir=$(SWEEP)/dpsgd_epsilon1 $(ARGS)
 	$(PY) -m privgan_runner.report $(SWEEP)
+
+lira: SWEEP = $(call sweep_dir,lira)
+lira: SHADOWS ?= 100,101,102,103,104,105,106,107,108,109,110,111,112,113,114,115
+lira: $(VENV)/.installed ## LiRA on digits: 16 shadow runs (SHADOWS), then targets SEEDS with white-box and LiRA, then the report
+	$(call sweep_guard,$(SWEEP))
+	-$(PY) -m privgan_runner -m +experiment=lira_digits seed=$(SHADOWS) stages=[train] trainer.progress=false \
+	    hydra.sweep.dir=$(SWEEP)/shadows $(ARGS)
+	-$(PY) -m privgan_runner -m +experiment=lira_digits seed=$(SEEDS) attack.lira.shadow_dir=$(SWEEP)/shadows \
+	    trainer.progress=false hydra.sweep.dir=$(SWEEP)/targets $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEP)/targets
 
 clean: ## remove the virtual environment and build leftovers (outputs/ is kept)
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -129,7 +129,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     try:  # refusals that need the data (a batch larger than the member set, ...) come before any write
         dataset_pool, pool, membership, drawn = _load_data(cfg, parts, folder, train=trains)
         stage = "config"
-        for attack in parts.attacks:  # e.g. LiRA's shadow models must be of this configuration
+        for attack in parts.attacks if "attack" in cfg.stages else ():  # e.g. LiRA's shadows: this configuration
             attack.check_run(training_identity(OmegaConf.to_container(cfg, resolve=True)), int(cfg.seed))
         n_trained = len(membership.training_idx)  # the members and the canaries trained on
         parts.trainer.check_fits(n_trained)

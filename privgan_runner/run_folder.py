@@ -30,6 +30,7 @@ from .errors import RunFolderError
 
 #: keys that change how a job runs, not what it computes
 EXECUTION_KEYS = (
+    "name",  # a label: two experiments that compute the same thing are the same job
     "stages",
     "resume",
     "logger",
