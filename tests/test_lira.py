@@ -72,3 +72,26 @@ def test_shadows_of_another_configuration_are_refused_before_training(tmp_path, 
     assert not (tmp_path / "target" / "job.json").exists()
     with pytest.raises(ConfigError, match="attack.lira.shadow_dir"):
         pipeline.run(compose_config(*TINY, "attack=[white_box,top_m,lira]"), run_dir=tmp_path / "no_dir")
+
+
+def test_black_box_lira_reads_each_shadows_samples(tmp_path, shadows):
+    """signal=distance: the statistic is minus the distance to each model's own samples (no D is read)."""
+    from privgan_runner import pipeline
+
+    cfg = compose_config(
+        *TINY,
+        *SHADOW,
+        "attack=[white_box,top_m,lira]",
+        f"attack.lira.shadow_dir={shadows}",
+        "attack.lira.signal=distance",
+        "attack.lira.n_generated=64",
+        "attack.lira.bootstrap=0",
+    )
+    results = pipeline.run(cfg, run_dir=tmp_path / "target")
+    lira = results["attacks"]["lira"]
+    assert lira["signal"] == "distance" and lira["n_shadows"] == 4 and 0 <= lira["auc"] <= 1
+    with pytest.raises(ConfigError, match="variant"):
+        pipeline.run(
+            compose_config(*TINY, "attack=[white_box,top_m,lira]", "attack.lira.variant=bogus"),
+            run_dir=tmp_path / "bad",
+        )
