@@ -41,7 +41,17 @@ def curves(path: Path, table: list[dict], knob: str, figures: list[str]) -> Path
         )
         if pts:
             x, y, e = map(np.array, zip(*pts))
-            ax.errorbar(x, y, yerr=e, marker="o", capsize=3)
+            ax.errorbar(
+                x, y, yerr=e, marker="o", capsize=3, label="empirical lower bound" if "epsilon_lb" in name else None
+            )
+        spent = sorted(
+            (r["config"][knob], r["figures"]["epsilon_spent"]["mean"])
+            for r in table
+            if isinstance(r["figures"].get("epsilon_spent"), dict)
+        )
+        if "epsilon_lb" in name and spent:  # a lower bound is read against the accountant's upper bound
+            ax.plot(*zip(*spent), "--", color="grey", label="accountant's epsilon")
+            ax.legend(fontsize=7, frameon=False)
         ax.set(xlabel=KNOB_LABELS.get(knob, knob), title=name)
         if knob == "privacy.epsilon":
             ax.set_xscale("log")
