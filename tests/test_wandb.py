@@ -15,7 +15,8 @@ def test_offline_run_files_hold_config_and_attack_figures(tiny_run, monkeypatch)
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", "/nonexistent")
-    results, run_dir = tiny_run("logger=wandb", "logger.project=test")
+    audit = ("audit=one_run", "audit.n_canaries=12", "audit.k_pos=3", "audit.k_neg=3")
+    results, run_dir = tiny_run("logger=wandb", "logger.project=test", *audit)
     (offline,) = list((run_dir / "wandb").glob("offline-run-*"))
     (log,) = list(offline.glob("run-*.wandb"))  # what `wandb sync` uploads
     config, summary = config_and_summary(log)
@@ -23,6 +24,8 @@ def test_offline_run_files_hold_config_and_attack_figures(tiny_run, monkeypatch)
     assert summary["white_box/auc"] == pytest.approx(results["attacks"]["white_box"]["auc"])
     assert summary["metrics/gen_gap"] == pytest.approx(results["metrics"]["gen_gap"])
     assert summary["status"] == "completed" and "train/d_loss" in summary
+    assert summary["audit/one_run/epsilon_lb"] == pytest.approx(results["audit"]["one_run"]["epsilon_lb"])
+    assert "audit/descriptive/white_box/epsilon_cp" in summary
 
 
 def test_two_runs_in_one_process_stay_separate(tiny_run, tmp_path, monkeypatch):

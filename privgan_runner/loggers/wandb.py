@@ -101,6 +101,14 @@ class WandbLogger(Logger):
             for name, value in (results.get("privacy") or {}).items():
                 if isinstance(value, (int, float, str)):
                     summary[f"privacy/{name}"] = value
+            audit = results.get("audit") or {}
+            for name, value in (audit.get("one_run") or {}).items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    summary[f"audit/one_run/{name}"] = value
+            for attack, figures in (audit.get("descriptive") or {}).items():
+                summary.update(
+                    {f"audit/descriptive/{attack}/{k}": v for k, v in figures.items() if isinstance(v, float)}
+                )
             self.run.summary.update(summary)
             images = {f"plots/{p.stem}": wandb.Image(str(p)) for p in sorted((run_dir / "plots").glob("*.png"))}
             if images:
