@@ -99,6 +99,9 @@ def check_top_level(cfg: DictConfig) -> None:
     fraction = _number(cfg, "dataset.member_fraction")
     if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction < 1:
         raise ConfigError("dataset.member_fraction", f"must be in (0, 1) (exclusive), got {fraction!r}")
+    public = _number(cfg, "dataset.public_fraction")
+    if public is not None and (not isinstance(public, (int, float)) or isinstance(public, bool) or not 0 <= public < 1):
+        raise ConfigError("dataset.public_fraction", f"must be in [0, 1), got {public!r}")
     max_samples = _number(cfg, "dataset.max_samples")
     if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 2):
         raise ConfigError(

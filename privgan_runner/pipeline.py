@@ -73,7 +73,12 @@ def build_components(cfg: DictConfig) -> Components:
     from .training.trainer import Trainer
 
     parts = Components(
-        dataset=build(cfg.dataset, ImageDataset, "dataset", skip=("member_fraction", "max_samples", "pool_seed")),
+        dataset=build(
+            cfg.dataset,
+            ImageDataset,
+            "dataset",
+            skip=("member_fraction", "max_samples", "pool_seed", "public_fraction"),
+        ),
         model=build(cfg.model, GANModel, "model"),
         objective=build(cfg.objective, Objective, "objective", skip=("n_critic",)),
         regularizer=build(cfg.regularizer, Regularizer, "regularizer"),
@@ -228,6 +233,8 @@ def _dataset_record(cfg, parts: Components, pool, membership) -> dict:
         "channels": parts.dataset.channels,
         "sha256": pool.content_hash(),
     }
+    if "public_idx" in membership.extra:
+        record.update(n_public=len(membership.extra["public_idx"]), public_used=parts.privacy.uses_public_data)
     if "member_groups" in membership.extra:
         record.update(
             n_member_groups=len(membership.extra["member_groups"]),
@@ -289,6 +296,8 @@ def _load_data(cfg: DictConfig, parts: Components, folder: RunFolder, train: boo
         return dataset_pool, pool, Membership.load(folder.membership_file), False
     available = np.setdiff1d(np.arange(len(pool)), excluded)  # canaries never enter the attacks' split
     pool_seed = cfg.dataset.get("pool_seed")
+    public = _public_records(cfg, pool, available)
+    available = np.setdiff1d(available, public)
     if pool.groups is not None:  # records of one group (IDC patient) never straddle the split
         if pool_seed is not None:
             raise ConfigError("dataset.pool_seed", "is not supported for datasets split by group (IDC)")
@@ -311,12 +320,40 @@ def _load_data(cfg: DictConfig, parts: Components, folder: RunFolder, train: boo
         available[membership.member_idx],
         available[membership.nonmember_idx],
     )
+    if len(public):
+        membership.extra["public_idx"] = public
     if audit.canaries is not None:
         membership.extra.update(
             canary_idx=canaries.canary_idx,
             canary_in=inclusion(len(canaries.canary_idx), derive(int(cfg.seed), "canary_inclusion")),
         )
     return dataset_pool, pool, membership, True
+
+
+def _public_records(cfg: DictConfig, pool, available: np.ndarray) -> np.ndarray:
+    """The public records (`dataset.public_fraction` of the records the split could use, drawn from stream
+    `public`): disjoint from the members and from every attacked record; empty by default."""
+    fraction = float(cfg.dataset.get("public_fraction") or 0.0)
+    if fraction == 0.0:
+        return np.array([], dtype=int)
+    if pool.groups is not None:
+        raise ConfigError("dataset.public_fraction", "is not supported for datasets split by group (IDC)")
+    n_public = int(round(fraction * len(available)))
+    left = len(available) - n_public
+    if cfg.dataset.max_samples is not None:
+        left = min(left, int(cfg.dataset.max_samples))
+    if (
+        n_public < 1
+        or int(round(cfg.dataset.member_fraction * left)) < 1
+        or left - round(cfg.dataset.member_fraction * left) < 1
+    ):
+        raise ConfigError(
+            "dataset.public_fraction",
+            f"{fraction} of {len(available)} records sets aside {n_public} public records and leaves {left} to split "
+            f"into members and non-members: each side needs at least one, and the public set at least one record",
+        )
+    rng = np.random.default_rng(derive(int(cfg.seed), "public"))
+    return np.sort(rng.choice(available, n_public, replace=False))
 
 
 def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: int) -> dict:

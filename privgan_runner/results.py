@@ -43,6 +43,8 @@ class DatasetRecord(TypedDict, total=False):
     image_size: int
     channels: int
     sha256: str  # content hash of the pool's images and labels
+    n_public: int  # dataset.public_fraction's records (public_idx)
+    public_used: bool  # whether the mechanism read them
 
 
 class TrainRecord(TypedDict, total=False):

@@ -279,3 +279,35 @@ def test_celeba_missing_says_where(tmp_path):
 
     with pytest.raises(DatasetNotFoundError, match="img_align_celeba"):
         CelebA(root=str(tmp_path)).load()
+
+
+def test_public_records_are_never_members_nor_attacked_and_default_to_none(tiny_run, tmp_path):
+    from privgan_runner.data.split import Membership
+
+    results, run_dir = tiny_run(
+        "dataset.public_fraction=0.25",
+        "metric=[gen_gap]",
+        "audit=one_run",
+        "audit.n_canaries=8",
+        "audit.k_pos=2",
+        "audit.k_neg=2",
+    )
+    m = Membership.load(run_dir / "membership.npz")
+    public = m.extra["public_idx"]
+    assert len(public) == 16  # a quarter of the 64 records (the noise canaries are appended, not drawn from them)
+    for other in (m.member_idx, m.nonmember_idx, m.extra["canary_idx"]):
+        assert not set(public) & set(other)
+    assert results["dataset"]["n_public"] == 16 and results["dataset"]["public_used"] is False
+    plain, plain_dir = tiny_run("metric=[gen_gap]", run_dir=tmp_path / "plain")
+    zero, zero_dir = tiny_run("metric=[gen_gap]", "dataset.public_fraction=0.0", run_dir=tmp_path / "zero")
+    a, b = Membership.load(plain_dir / "membership.npz"), Membership.load(zero_dir / "membership.npz")
+    assert (a.member_idx == b.member_idx).all() and "public_idx" not in b.extra and "n_public" not in zero["dataset"]
+
+
+@pytest.mark.parametrize("fraction", ["0.99", "1.5"])
+def test_a_public_share_that_leaves_no_split_is_refused_naming_the_key(tiny_run, tmp_path, fraction):
+    from privgan_runner.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dataset.public_fraction"):
+        tiny_run(f"dataset.public_fraction={fraction}")
+    assert not (tmp_path / "run" / "job.json").exists()

@@ -23,6 +23,8 @@ class PrivacyMechanism:
     capturable: bool = True
     #: membership codes G and D are conditioned on (0 = none)
     n_codes: int = 0
+    #: reads the public records (dataset.public_fraction); results.json dataset.public_used says whether any did
+    uses_public_data: bool = False
 
     def check(self, n_members: int, trainer, regularizer=None) -> None:
         """Refuse (ConfigError) a setting this mechanism cannot train, before any work."""
