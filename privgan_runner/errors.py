@@ -5,8 +5,11 @@ class ConfigError(ValueError):
     """The composed configuration is invalid; raised before any work starts."""
 
     def __init__(self, key: str, message: str):
-        self.key = key
+        self.key, self.message = key, message
         super().__init__(f"{key}: {message}")
+
+    def __reduce__(self):  # rebuilt from (key, message) when a launcher sends it back from a worker process
+        return (type(self), (self.key, self.message))
 
 
 class DatasetNotFoundError(FileNotFoundError):

@@ -322,3 +322,16 @@ def test_experiment_files_state_only_what_changes(experiment):
         if (experiment, key) not in PROTOCOL_KEYS and OmegaConf.select(parent, key) == value
     ]
     assert not restated, f"{path.name} restates its parent's values: {restated}"
+
+
+def test_errors_survive_the_trip_back_from_a_worker_process():
+    """joblib and submitit pickle a job's exception; an error that cannot be rebuilt aborted the whole sweep."""
+    import pickle
+
+    from privgan_runner.errors import DatasetNotFoundError, RunFolderError
+
+    for error in (ConfigError("trainer.epochs", "must be >= 1"), RunFolderError("run folder x", "holds another job")):
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and back.key == error.key and str(back) == str(error)
+    back = pickle.loads(pickle.dumps(DatasetNotFoundError("no dataset under data/")))
+    assert str(back) == "no dataset under data/"
