@@ -43,7 +43,7 @@ def test_lira_reads_its_shadows_in_and_out_and_scores_the_target(tmp_path, shado
     )
     results = pipeline.run(cfg, run_dir=shadows / "0")  # the target inside shadow_dir is not its own shadow
     lira = results["attacks"]["lira"]
-    assert lira["n_shadows"] == 4 and lira["global_variance"] is True
+    assert lira["n_shadows"] == 4 and lira["global_variance"] is True and lira["shadow_seeds"] == [10, 11, 12, 13]
     assert len(lira["most_exposed"]) == 10 and ("online" in lira or "online_reason" in lira)
     # the scores are the offline test's: (phi - mu_out) / sigma_out with the shadows' own in/out
     with np.load(shadows / "0" / "scores" / "lira.npz") as f:

@@ -119,11 +119,12 @@ class Lira(Attack):
         idx, is_member = trained.attacked_idx, trained.is_member
         runs = _shadow_runs(self.shadow_dir, trained.identity, trained.seed)
         observed = self.statistic(trained, idx)
-        stats, inside = [], []
+        stats, inside, seeds = [], [], []
         for run in runs:
             shadow = trained.load_run(run)
             stats.append(self.statistic(shadow, idx))
             inside.append(np.isin(idx, shadow.membership.training_idx))
+            seeds.append(shadow.seed)
         stats, inside = np.array(stats), np.array(inside)  # [K, n]
         if (~inside).sum(0).min() < 1:
             raise ConfigError("attack.lira.shadow_dir", "some attacked records are in every shadow: train more")
@@ -147,6 +148,8 @@ class Lira(Attack):
             "variant": self.variant,
             "signal": self.signal,
             "global_variance": pooled,
+            "shadow_dir": str(self.shadow_dir),  # what the figures depend on
+            "shadow_seeds": sorted(seeds),
         }
         if other is not None:
             fig = membership_figures(other, is_member, None, bootstrap=0)
