@@ -14,6 +14,9 @@ put next to the hardware's peak (`--peak-tflops`, e.g. the GPU's dense TF32 or B
     python scripts/bench.py --model pigan_dcgan --arch fashion_mnist --dataset synthetic --batch-size 128 \
         --device cuda --cuda-graph --precision bf16  # the PIGAN paper's conditional DCGAN
 
+`--privacy dpsgd` instead times the discriminator update alone, DP-SGD's (Opacus: per-sample gradients,
+clipping, noise) against the plain one on the same batches and model, and prints the ratio of their costs.
+
 `--precision` applies to both contenders (TF32 on or off, or bf16 autocast around the naive loop's
 forwards and losses as around our step), so the ratio measures the loop and not the arithmetic.
 """
@@ -144,6 +147,85 @@ def load_pool(dataset: str, size: int, channels: int | None):
     return pool
 
 
+def d_update_seconds(step, batches, repeats: int, device) -> float:
+    """Seconds per D update of `step` (an AdversarialStep or DPStep) over the given (x, fake) batches."""
+    for x, fake in batches[:3]:  # warm up (allocator, Opacus' hooks)
+        step.d_update(x, None, None, fake, None, None)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for x, fake in batches:
+            step.d_update(x, None, None, fake, None, None)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / (repeats * len(batches))
+
+
+def dp_update_cost(args, device) -> dict:
+    """The DP-SGD D update's cost as a ratio to the non-DP D update (same batches and device; DP-SGD's D is
+    the one it trains, with BatchNorm converted to GroupNorm, so the ratio is what a DP run pays)."""
+    from privgan_runner.privacy.dpsgd import DPSGD
+    from privgan_runner.training.step import AdversarialStep, StepContext
+
+    torch.manual_seed(0)
+    pool = load_pool(args.dataset, args.image_size, None)
+    images = pool.images[: args.members].to(device)
+    model, objective = DCGAN(width=args.width), JS()
+    gen = torch.Generator().manual_seed(1)
+    batches = [
+        (
+            images[torch.randperm(len(images), generator=gen)[: args.batch_size]],
+            torch.rand(args.batch_size, *images.shape[1:], generator=gen).to(device) * 2 - 1,
+        )
+        for _ in range(8)
+    ]
+    trainer = Trainer(batch_size=args.batch_size, lr=2e-4, device=str(device), progress=False)
+    members = (
+        images,
+        torch.zeros(len(images), dtype=torch.long, device=device),
+        torch.zeros(len(images), dtype=torch.long, device=device),
+    )
+
+    def context():
+        return StepContext(
+            device,
+            args.batch_size,
+            1,
+            args.steps,
+            model.z_dim,
+            False,
+            0,
+            members,
+            lambda params, capturable=True: trainer.adam(params, device, capturable),
+        )
+
+    seconds = {}
+    torch.manual_seed(0)
+    G, D = model.build(args.image_size, images.shape[1], pool.n_classes)
+    plain = AdversarialStep.for_context(context(), G.to(device), D.to(device), objective, NoRegularizer())
+    seconds["plain"] = d_update_seconds(plain, batches, max(1, args.steps // 8), device)
+    torch.manual_seed(0)
+    dp = DPSGD(epsilon=10.0, delta=1e-5)
+    G, D = dp.build_models(model, args.image_size, images.shape[1], pool.n_classes)
+    step = dp.make_step(G.to(device), D.to(device), objective, NoRegularizer(), context())
+    seconds["opacus"] = d_update_seconds(step, batches, max(1, args.steps // 8), device)
+    figures = {
+        "device": str(device),
+        "width": args.width,
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "d_update_ms_plain": round(1e3 * seconds["plain"], 3),
+        "d_update_ms_opacus": round(1e3 * seconds["opacus"], 3),
+        "dp_cost_ratio_opacus": round(seconds["opacus"] / seconds["plain"], 2),
+    }
+    print(f"device {device}  DCGAN width {args.width} at {args.image_size}x{args.image_size}, batch {args.batch_size}")
+    print(f"  plain D update           : {figures['d_update_ms_plain']:9.2f} ms")
+    ratio = figures["dp_cost_ratio_opacus"]
+    print(f"  DP-SGD D update (Opacus) : {figures['d_update_ms_opacus']:9.2f} ms  ({ratio:.2f}x the plain one)")
+    return figures
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
@@ -158,11 +240,17 @@ def main(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=300, help="G steps timed for each contender")
     p.add_argument("--cuda-graph", action="store_true", help="ours: capture the step as one CUDA graph")
     p.add_argument("--channels-last", action="store_true", help="ours: channels_last memory format")
+    p.add_argument("--privacy", choices=["none", "dpsgd"], default="none", help="dpsgd: time the DP D update instead")
     p.add_argument("--peak-tflops", type=float, help="the hardware's peak, to print the achieved share of it")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
 
     device = resolve_device(args.device)
+    if args.privacy == "dpsgd":
+        figures = dp_update_cost(args, device)
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return figures
     torch.manual_seed(0)
     if args.model == "pigan_dcgan":
         model, (size, channels) = PiganDCGAN(arch=args.arch), PiganDCGAN.SHAPES[args.arch]

@@ -125,3 +125,15 @@ def test_distance_benchmark_reports_both_errors():
     figures = bench_distances.main(["--records", "50", "--samples", "300", "--dim", "64", "--check", "50"])
     assert figures["ratio"] > 0 and figures["max_error_expansion_fp64"] < 1e-10
     assert figures["max_error_pairwise_fp32"] > figures["max_error_expansion_fp64"]
+
+
+def test_bench_prices_the_dp_d_update_against_the_plain_one():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import bench
+
+    args = ["--privacy", "dpsgd", "--device", "cpu", "--steps", "8", "--batch-size", "8", "--width", "8"]
+    figures = bench.main([*args, "--members", "64", "--dataset", "synthetic"])
+    assert figures["d_update_ms_plain"] > 0 and figures["d_update_ms_opacus"] > 0
+    assert figures["dp_cost_ratio_opacus"] == pytest.approx(
+        figures["d_update_ms_opacus"] / figures["d_update_ms_plain"], rel=0.02
+    )
