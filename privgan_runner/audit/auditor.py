@@ -149,9 +149,7 @@ class Audit:
         scores >= t, over every distinct t, so no tie is ever split)."""
         fp, n_out, fn, n_in = bounds.threshold_counts(scores, is_member)
         cp = bounds.clopper_pearson_epsilons(fp, n_out, fn, n_in, delta, self.alpha)
-        level = 1 - self.alpha / 2
-        fpr, fnr = bounds.clopper_pearson_upper(fp, n_out, level), bounds.clopper_pearson_upper(fn, n_in, level)
-        best = int(np.argmax(bounds.norm_ppf(1 - fpr) - bounds.norm_ppf(fnr)))  # ε at δ grows with μ
+        best = int(np.argmax(bounds.gdp_mu(fp, n_out, fn, n_in, self.alpha)))  # ε at δ grows with μ
         gdp = bounds.gdp_epsilon(int(fp[best]), n_out, int(fn[best]), n_in, delta, self.alpha)
         return {
             "epsilon_cp": _finite(float(cp.max())),
@@ -162,5 +160,5 @@ class Audit:
 
 
 def _finite(value: float) -> float | None:
-    """inf (every guess right beyond what any finite ε explains) is reported as null with the cap noted."""
+    """inf (more right guesses than any finite ε explains) is reported as null."""
     return None if math.isinf(value) else round(float(value), 4)

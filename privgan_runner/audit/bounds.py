@@ -68,10 +68,6 @@ def clopper_pearson_upper(k, n: int, level: float):
     return upper if upper.ndim else float(upper)
 
 
-def norm_ppf(p):
-    return stats.norm.ppf(p)
-
-
 def clopper_pearson_epsilons(fp, n_out: int, fn, n_in: int, delta: float, alpha: float = 0.05) -> np.ndarray:
     """`clopper_pearson_epsilon` for arrays of counts (one entry per threshold)."""
     fpr = np.asarray(clopper_pearson_upper(fp, n_out, 1 - alpha / 2), dtype=float)
@@ -95,13 +91,7 @@ def threshold_counts(scores: np.ndarray, is_member: np.ndarray, thresholds: np.n
 
 def clopper_pearson_epsilon(fp: int, n_out: int, fn: int, n_in: int, delta: float, alpha: float = 0.05) -> float:
     """Jagielski et al. 2020: ε lower bound from fp false positives of n_out and fn false negatives of n_in."""
-    fpr = clopper_pearson_upper(fp, n_out, 1 - alpha / 2)
-    fnr = clopper_pearson_upper(fn, n_in, 1 - alpha / 2)
-    candidates = [0.0]
-    for a, b in ((fpr, fnr), (fnr, fpr)):
-        if 1 - delta - a > 0:
-            candidates.append(math.inf if b == 0 else math.log((1 - delta - a) / b))
-    return max(candidates)
+    return float(clopper_pearson_epsilons(fp, n_out, fn, n_in, delta, alpha))
 
 
 def gdp_delta(epsilon: float, mu: float) -> float:
@@ -110,11 +100,13 @@ def gdp_delta(epsilon: float, mu: float) -> float:
     return float(n.cdf(-epsilon / mu + mu / 2) - math.exp(epsilon) * n.cdf(-epsilon / mu - mu / 2))
 
 
-def gdp_mu(fp: int, n_out: int, fn: int, n_in: int, alpha: float = 0.05) -> float:
-    """Nasr et al. 2023: the μ lower bound from the Clopper-Pearson upper bounds of FPR and FNR."""
+def gdp_mu(fp, n_out: int, fn, n_in: int, alpha: float = 0.05):
+    """Nasr et al. 2023: the μ lower bound from the Clopper-Pearson upper bounds of FPR and FNR (counts may be
+    arrays, one entry per threshold)."""
     fpr = clopper_pearson_upper(fp, n_out, 1 - alpha / 2)
     fnr = clopper_pearson_upper(fn, n_in, 1 - alpha / 2)
-    return max(0.0, float(stats.norm.ppf(1 - fpr) - stats.norm.ppf(fnr)))
+    mu = np.maximum(0.0, stats.norm.ppf(1 - fpr) - stats.norm.ppf(fnr))
+    return mu if np.ndim(mu) else float(mu)
 
 
 def gdp_epsilon(fp: int, n_out: int, fn: int, n_in: int, delta: float, alpha: float = 0.05) -> float:

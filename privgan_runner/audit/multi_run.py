@@ -19,11 +19,6 @@ import numpy as np
 from . import bounds
 
 
-def _counts(scores: np.ndarray, inside: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
-    called = scores >= threshold
-    return int((called & ~inside).sum()), int((~inside).sum()), int((~called & inside).sum()), int(inside.sum())
-
-
 def multi_run_bound(
     scores: np.ndarray, inside: np.ndarray, delta: float, alpha: float = 0.05, n_attacks: int = 1, seed: int = 0
 ) -> dict:
@@ -39,7 +34,8 @@ def multi_run_bound(
     eps = bounds.clopper_pearson_epsilons(fp, n_out, fn, n_in, delta, level)
     youden = (n_in - fn) / max(n_in, 1) - fp / max(n_out, 1)  # where every bound is 0: the best-separating t
     threshold = float(candidates[np.lexsort((youden, eps))[-1]])
-    fp, n_out, fn, n_in = _counts(scores[held], inside[held], threshold)
+    fp, n_out, fn, n_in = bounds.threshold_counts(scores[held], inside[held], np.array([threshold]))
+    fp, fn = int(fp[0]), int(fn[0])
     return {
         "trials": int(len(scores)),
         "held_out_trials": int(len(held)),
