@@ -134,8 +134,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     try:  # refusals that need the data (a batch larger than the member set, ...) come before any write
         dataset_pool, pool, membership, drawn = _load_data(cfg, parts, folder, train=trains)
         stage = "config"
+        model_identity = training_identity(config)  # what a model of this job depends on, without the seed
         for attack in parts.attacks if "attack" in cfg.stages else ():  # e.g. LiRA's shadows: this configuration
-            attack.check_run(training_identity(OmegaConf.to_container(cfg, resolve=True)), int(cfg.seed))
+            attack.check_run(model_identity, int(cfg.seed))
         n_trained = len(membership.training_idx)  # the members and the canaries trained on
         parts.trainer.check_fits(n_trained)
         parts.privacy.check(n_trained, parts.trainer, parts.regularizer)
@@ -177,26 +178,12 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
             )
             return _finish(cfg, parts, results, folder, "train", train["message"])
 
-        from .artifacts import TrainedGAN
         from .training.trainer import resolve_device
 
-        trained = TrainedGAN(
-            G=G,
-            D=D,
-            objective=parts.objective,
-            pool=pool,
-            membership=membership,
-            z_dim=parts.model.z_dim,
-            conditional=parts.model.conditional,
-            device=resolve_device(parts.trainer.device_name),
-            privacy=parts.privacy,
-            seed=int(cfg.seed),
-            pool_name=str(cfg.dataset.name),
-            identity=training_identity(config),
-        )
-        trained.load_run = partial(load_trained_run, pool=pool, device=trained.device)
-        trained.G.to(trained.device)
-        trained.D.to(trained.device)
+        device = resolve_device(parts.trainer.device_name)
+        trained = trained_gan(parts, G, D, pool, membership, cfg, device)
+        trained.identity = model_identity
+        trained.load_run = partial(load_trained_run, pool=pool, device=device)
         attack_scores: dict = {}
         if "attack" in cfg.stages:
             stage = "attack"
@@ -253,7 +240,7 @@ def _figure_descriptions(parts: Components, results: Results) -> dict:
         out.update(describe(metric.figures))
     if "audit" in results:
         out.update(describe(parts.audit.figures(parts.attacks)))
-    if isinstance((results.get("privacy") or {}).get("epsilon"), (int, float)):
+    if _spent_epsilon(results.get("privacy") or {}) is not None:
         out.update(describe([Figure("epsilon_spent", False, True, description="the accountant's spent epsilon")]))
     return out
 
@@ -427,22 +414,16 @@ def load_trained(folder: RunFolder, G, D, privacy) -> tuple[dict, dict]:
     return state["train"], record if record is not None else privacy.describe()
 
 
-def load_trained_run(run_dir: Path, pool, device):
-    """Another run folder's trained GAN, read against `pool` (the target's): a shadow model for LiRA."""
+def trained_gan(parts: Components, G, D, pool, membership, cfg: DictConfig, device):
+    """The read-only view of a trained G and D that attacks and metrics get (models moved to `device`)."""
     from .artifacts import TrainedGAN
-    from .data.split import Membership
 
-    folder = RunFolder(run_dir)
-    cfg = OmegaConf.create(folder.job_config())
-    parts = build_components(cfg)
-    G, D = build_gan(parts, pool.n_classes)
-    load_trained(folder, G, D, parts.privacy)
     return TrainedGAN(
         G=G.to(device),
         D=D.to(device),
         objective=parts.objective,
         pool=pool,
-        membership=Membership.load(folder.membership_file),
+        membership=membership,
         z_dim=parts.model.z_dim,
         conditional=parts.model.conditional,
         device=device,
@@ -450,6 +431,18 @@ def load_trained_run(run_dir: Path, pool, device):
         seed=int(cfg.seed),
         pool_name=str(cfg.dataset.name),
     )
+
+
+def load_trained_run(run_dir: Path, pool, device):
+    """Another run folder's trained GAN, read against `pool` (the target's): a shadow model for LiRA."""
+    from .data.split import Membership
+
+    folder = RunFolder(run_dir)
+    cfg = OmegaConf.create(folder.job_config())
+    parts = build_components(cfg)
+    G, D = build_gan(parts, pool.n_classes)
+    load_trained(folder, G, D, parts.privacy)
+    return trained_gan(parts, G, D, pool, Membership.load(folder.membership_file), cfg, device)
 
 
 def _attack(parts: Components, trained, folder: RunFolder, seed: int):
@@ -492,9 +485,8 @@ def _audit(parts: Components, trained, attack_scores: dict, folder: RunFolder, p
     from .io import write_npz
 
     audit, membership = parts.audit, trained.membership
-    spent = privacy_record.get("epsilon")
     out: dict = {
-        "accountant_epsilon": spent if isinstance(spent, (int, float)) else None,
+        "accountant_epsilon": _spent_epsilon(privacy_record),
         "delta": audit.delta_for(parts.privacy),
     }
     if audit.canaries is not None:
@@ -509,6 +501,12 @@ def _audit(parts: Components, trained, attack_scores: dict, folder: RunFolder, p
     return out
 
 
+def _spent_epsilon(privacy_record: dict) -> float | None:
+    """The accountant's spent ε in a privacy record (None for a mechanism without a DP guarantee)."""
+    spent = privacy_record.get("epsilon")
+    return float(spent) if isinstance(spent, (int, float)) and not isinstance(spent, bool) else None
+
+
 def _evaluate(parts: Components, trained) -> dict:
     metrics: dict = {}
     for metric in parts.metrics:
@@ -519,8 +517,8 @@ def _evaluate(parts: Components, trained) -> dict:
 def _plots(folder: RunFolder, attack_scores: dict, trained, privacy_record: dict) -> None:
     from .plots import roc_plot, sample_grid, score_histogram
 
-    spent, delta = privacy_record.get("epsilon"), privacy_record.get("delta")
-    dp = (float(spent), float(delta)) if isinstance(spent, (int, float)) and isinstance(delta, (int, float)) else None
+    spent, delta = _spent_epsilon(privacy_record), privacy_record.get("delta")
+    dp = (spent, float(delta)) if spent is not None and isinstance(delta, (int, float)) else None
     if attack_scores:
         roc_plot(folder.plots_dir / "roc.png", attack_scores, dp)
         score_histogram(folder.plots_dir / "score_hist.png", attack_scores)

@@ -155,10 +155,6 @@ def training_identity(config: dict) -> dict[str, Any]:
 
 
 def differences(old: dict, new: dict, most: int = 6) -> str:
-    return _differences(old, new, most)
-
-
-def _differences(old: dict, new: dict, most: int = 6) -> str:
     keys = sorted(k for k in old.keys() | new.keys() if old.get(k, "<unset>") != new.get(k, "<unset>"))
     text = "; ".join(f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}" for k in keys[:most])
     return text + (f"; and {len(keys) - most} more" if len(keys) > most else "")
@@ -185,7 +181,7 @@ def check_run_folder(run_dir: Path, config: dict, trains: bool, resume: bool) ->
     if before != now:
         raise RunFolderError(
             where,
-            f"holds another job ({_differences(before, now)}). Jobs resume or skip only "
+            f"holds another job ({differences(before, now)}). Jobs resume or skip only "
             "in their own folder: choose a new hydra.run.dir / hydra.sweep.dir, or pass "
             "resume=false to train this job here from scratch.",
         )
@@ -197,7 +193,7 @@ def check_run_folder(run_dir: Path, config: dict, trains: bool, resume: bool) ->
         raise RunFolderError(
             where,
             f"holds this job's trained model, attacked and evaluated with other lists "
-            f"({_differences(before, now)}): run stages=[attack,evaluate] here to attack it "
+            f"({differences(before, now)}): run stages=[attack,evaluate] here to attack it "
             "again without retraining.",
         )
     return finished

@@ -166,7 +166,7 @@ def dp_update_cost(args, device) -> dict:
     """The DP-SGD D update's cost as a ratio to the non-DP D update (same batches and device; DP-SGD's D is
     the one it trains, with BatchNorm converted to GroupNorm, so the ratio is what a DP run pays)."""
     from privgan_runner.privacy.dpsgd import DPSGD
-    from privgan_runner.training.step import AdversarialStep, StepContext
+    from privgan_runner.training.step import AdversarialStep
 
     torch.manual_seed(0)
     pool = load_pool(args.dataset, args.image_size, None)
@@ -188,17 +188,7 @@ def dp_update_cost(args, device) -> dict:
     )
 
     def context():
-        return StepContext(
-            device,
-            args.batch_size,
-            1,
-            args.steps,
-            model.z_dim,
-            False,
-            0,
-            members,
-            lambda params, capturable=True: trainer.adam(params, device, capturable),
-        )
+        return trainer.step_context(device, model.z_dim, False, 0, members, args.steps)
 
     seconds = {}
     torch.manual_seed(0)

@@ -97,12 +97,8 @@ class Lira(Attack):
             raise ConfigError("variant", f"must be one of {', '.join(VARIANTS)}, got {variant!r}")
         self.shadow_dir = None if shadow_dir is None else Path(shadow_dir)
         self.signal, self.variant = signal, variant
-        self.global_variance, self.n_generated, self.chunk, self.n_exposed = (
-            global_variance,
-            n_generated,
-            chunk,
-            n_exposed,
-        )
+        self.global_variance, self.n_generated = global_variance, n_generated
+        self.chunk, self.n_exposed = chunk, n_exposed
 
     def check_run(self, identity: dict, seed: int) -> None:
         _shadow_runs(self.shadow_dir, identity, seed)
@@ -110,7 +106,7 @@ class Lira(Attack):
     def statistic(self, model, idx: np.ndarray) -> np.ndarray:
         """φ of the records `idx` under one trained GAN (the target or a shadow)."""
         if self.signal == "logit":
-            return model.d_views(idx).max(1).values.double().numpy()
+            return model.d_outputs(idx).double().numpy()
         records = model.pool.images[torch.as_tensor(idx)].flatten(1).to(model.device)
         generated = model.sample(self.n_generated).flatten(1).to(model.device)
         return (-min_distance(records, generated, self.chunk)).cpu().numpy()
@@ -156,7 +152,7 @@ class Lira(Attack):
             extra[other_name] = {k: fig[k] for k in ("auc", "tpr_at_1pct_fpr")}
         else:
             extra[f"{other_name}_reason"] = "some attacked records are in no shadow model"
-        order = np.argsort(-main, kind="stable")[: self.n_exposed]
+        order = np.lexsort((idx, -main))[: self.n_exposed]  # ties by pool index, not by listing order
         extra["most_exposed"] = [
             {"record": int(idx[i]), "score": round(float(main[i]), 4), "member": bool(is_member[i])} for i in order
         ]

@@ -72,13 +72,9 @@ class MonteCarlo(Attack):
 
         rng = np.random.default_rng(derive(trained.seed, "monte_carlo"))
         members, nonmembers = trained.membership.member_idx, trained.membership.nonmember_idx
-        n_ref = max(self.pca_components, int(round(self.reference_fraction * len(nonmembers))))
-        if n_ref >= len(nonmembers):
-            raise ConfigError(
-                "attack.monte_carlo.reference_fraction",
-                f"the PCA reference set ({n_ref} records) would take every non-member",
-            )
-        reference, attacked_non = reference_split(rng, nonmembers, n_ref)
+        reference, attacked_non = reference_split(
+            rng, nonmembers, self.reference_fraction, self.pca_components, "attack.monte_carlo.reference_fraction"
+        )
         flat = lambda idx: trained.pool.images[torch.as_tensor(idx)].flatten(1).numpy()  # noqa: E731
         pca = PCA(n_components=self.pca_components, random_state=0).fit(flat(reference))
         device = trained.device
@@ -108,7 +104,7 @@ class MonteCarlo(Attack):
                 "pca_components": self.pca_components,
                 "m": self.m,
                 "repetitions": self.repetitions,
-                "n_reference": int(n_ref),
+                "n_reference": len(reference),
             },
         )
 

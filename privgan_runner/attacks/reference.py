@@ -11,16 +11,19 @@ from ..errors import ConfigError
 from ..seeds import derive
 
 
-def reference_split(rng: np.random.Generator, nonmembers: np.ndarray, n_ref: int) -> tuple[np.ndarray, np.ndarray]:
-    """(reference, attacked non-members): the first n_ref of a permutation of the non-members, and the rest."""
+def reference_split(
+    rng: np.random.Generator, nonmembers: np.ndarray, fraction: float, at_least: int, key: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, attacked non-members): the first max(at_least, fraction of them) of a permutation of the
+    non-members, and the rest; refused (naming `key`) when the reference set would take them all."""
+    n_ref = max(at_least, int(round(fraction * len(nonmembers))))
+    if n_ref >= len(nonmembers):
+        raise ConfigError(key, f"the reference set ({n_ref} records) would take every non-member")
     shuffled = rng.permutation(nonmembers)
     return np.sort(shuffled[:n_ref]), np.sort(shuffled[n_ref:])
 
 
 def reference_records(trained, fraction: float, at_least: int, key: str) -> tuple[np.ndarray, np.ndarray]:
     """(reference, attacked non-members) for an attack other than Monte-Carlo: the same seeded order."""
-    nonmembers = trained.membership.nonmember_idx
-    n_ref = max(at_least, int(round(fraction * len(nonmembers))))
-    if n_ref >= len(nonmembers):
-        raise ConfigError(key, f"the reference set ({n_ref} records) would take every non-member")
-    return reference_split(np.random.default_rng(derive(trained.seed, "monte_carlo")), nonmembers, n_ref)
+    rng = np.random.default_rng(derive(trained.seed, "monte_carlo"))
+    return reference_split(rng, trained.membership.nonmember_idx, fraction, at_least, key)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 
 from ..io import write_text
+from ..run_folder import find_runs
 from .aggregate import add_paper_values, aggregate, shown_columns
-from .collect import find_runs, flatten
+from .collect import flatten
 from .plots import curves, histograms, roc_overlay, swept_knob
 
 
@@ -167,11 +167,8 @@ def _most_exposed(rows: list[dict], per_run: int = 5) -> str:
     """The records an attack found most exposed (LiRA's `most_exposed`), per run: a section of report.md."""
     lines = []
     for row in rows:
-        results = (
-            json.loads((Path(row["run"]) / "results.json").read_text()) if row.get("status") == "completed" else {}
-        )
-        for attack, figures in (results.get("attacks") or {}).items():
-            for rank, item in enumerate((figures.get("most_exposed") or [])[:per_run], 1):
+        for attack, records in row["most_exposed"].items():
+            for rank, item in enumerate(records[:per_run], 1):
                 member = "member" if item["member"] else "non-member"
                 lines.append(
                     f"| {row['run']} | {attack} | {rank} | {item['record']} | {item['score']:.3f} | {member} |"

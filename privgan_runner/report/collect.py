@@ -13,9 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..run_folder import find_runs, identity
-
-__all__ = ["find_runs", "flatten"]
+from ..run_folder import identity
 
 #: configuration keys that are not configurations: the repeats of one
 REPEAT_KEYS = ("seed",)
@@ -50,7 +48,7 @@ def _numbers(node: Any, prefix: str) -> dict[str, float]:
 
 def flatten(run: Path) -> dict:
     """One row: {"run", "status", "seed", "config": {dotted key: value}, "figures": {name: number},
-    "described": results.json's figure descriptions}."""
+    "described": results.json's figure descriptions, "most_exposed": {attack: records}}."""
     status = _read_json(run / "status.json") or {}
     results = _read_json(run / "results.json")
     if results is None:  # a job that failed before its results (or is still running)
@@ -75,6 +73,10 @@ def flatten(run: Path) -> dict:
         "config": {k: v for k, v in flat.items() if k not in REPEAT_KEYS},
         "figures": figures,
         "described": results.get("figures") or {},
+        # attack -> the records it found most exposed (LiRA), listed in the report
+        "most_exposed": {
+            a: v["most_exposed"] for a, v in (results.get("attacks") or {}).items() if "most_exposed" in v
+        },
     }
 
 
