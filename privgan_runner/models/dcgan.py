@@ -38,6 +38,12 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
+def one_hot(labels: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """onehot(labels) as a comparison, not F.one_hot: F.one_hot checks the labels' range on the host, which
+    torch.func's vmap (per-sample DP gradients, privacy/per_sample.py) cannot trace."""
+    return (labels.unsqueeze(-1) == torch.arange(n, device=labels.device)).to(dtype)
+
+
 def _condition(
     y: torch.Tensor | None, n_classes: int, c: torch.Tensor | None, n_codes: int, like: torch.Tensor
 ) -> torch.Tensor | None:
@@ -47,7 +53,7 @@ def _condition(
         if n:
             if value is None:
                 raise ValueError(f"this model is conditioned on {what}: pass them")
-            parts.append(F.one_hot(value, n).to(like.dtype))
+            parts.append(one_hot(value, n, like.dtype))
     return torch.cat(parts, 1) if parts else None
 
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import ConfigError
 from .base import GANModel
-from .dcgan import init_dcgan_
+from .dcgan import init_dcgan_, one_hot
 
 LRELU = 0.2
 
@@ -39,7 +38,7 @@ class _Planes(nn.Module):
         self.dense = nn.Linear(n, shape[0] * shape[1] * shape[2])
 
     def forward(self, label: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        return self.dense(F.one_hot(label, self.n).to(dtype)).view(-1, *self.shape)
+        return self.dense(one_hot(label, self.n, dtype)).view(-1, *self.shape)
 
 
 class PiganGenerator(nn.Module):
@@ -81,7 +80,7 @@ class PiganGenerator(nn.Module):
         self.body = nn.Sequential(*body)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, c: torch.Tensor | None = None) -> torch.Tensor:
-        h = torch.cat([z, F.one_hot(y, self.n_classes).to(z.dtype)], 1) if self.n_classes else z
+        h = torch.cat([z, one_hot(y, self.n_classes, z.dtype)], 1) if self.n_classes else z
         h = self.project(h).view(-1, self.base, self.s0, self.s0)
         if self.code is not None:
             h = torch.cat([h, self.code(c, z.dtype)], 1)

@@ -27,6 +27,8 @@ from ..training.step import AdversarialStep, StepContext
 from .base import PrivacyMechanism
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
+#: how per-sample gradients are computed: Opacus' per-layer hooks (the reference) or torch.func (fast_dp_step.py)
+GRAD_SAMPLE = ("opacus", "fast")
 
 #: what a DP run releases beyond G and D that is computed from the members without noise (README, Privacy)
 NOT_COVERED = (
@@ -40,6 +42,16 @@ warnings.filterwarnings(
     message="Full backward hook is firing when gradients are computed with respect to module outputs",
     category=UserWarning,
 )
+
+
+def nchw(t: torch.Tensor) -> torch.Tensor:
+    """t with NCHW strides. Opacus' convolution grad sampler (opacus/utils/tensor_utils.py unfold2d) reads
+    activations with as_strided assuming NCHW strides: on channels_last activations -- which a 1-channel
+    batch with channel stride 1 also yields -- its per-sample gradients are wrong (cosine ~0 to the true
+    ones, tests/test_dp_fast.py), and the gradient they sum to is wrong too."""
+    if t.dim() != 4 or t.stride() == torch.empty(t.shape).stride():
+        return t
+    return t.clone(memory_format=torch.contiguous_format)
 
 
 class DPStep(AdversarialStep):
@@ -71,6 +83,7 @@ class DPStep(AdversarialStep):
 
     def d_update(self, x, y, c, fake, y_fake, c_fake):
         self.D.enable_hooks()
+        x, fake = nchw(x), nchw(fake)
         d_loss, penalty = super().d_update(x, y, c, fake, y_fake, c_fake)
         self.opt_d.zero_grad(set_to_none=True)  # drop the per-sample gradients once they are used
         return d_loss, penalty
@@ -97,7 +110,10 @@ class DPSGD(PrivacyMechanism):
         accountant: str = "rdp",
         poisson_sampling: bool = True,
         secure_mode: bool = False,
+        grad_sample: str = "opacus",
     ):
+        if grad_sample not in GRAD_SAMPLE:
+            raise ConfigError("grad_sample", f"must be one of {', '.join(GRAD_SAMPLE)}, got {grad_sample!r}")
         if noise_multiplier is None and (epsilon is None or not epsilon > 0):
             raise ConfigError("epsilon", f"must be > 0 (or give privacy.noise_multiplier), got {epsilon!r}")
         if noise_multiplier is not None and not noise_multiplier >= 0:
@@ -111,6 +127,7 @@ class DPSGD(PrivacyMechanism):
         self.target_epsilon, self.delta = epsilon, float(delta)
         self.noise_multiplier, self.max_grad_norm = noise_multiplier, float(max_grad_norm)
         self.accountant_name, self.poisson, self.secure_mode = accountant, bool(poisson_sampling), secure_mode
+        self.grad_sample = grad_sample
         self.accountant = None
         self.sample_rate: float | None = None
         self.planned_steps: int | None = None
@@ -123,6 +140,12 @@ class DPSGD(PrivacyMechanism):
                 "trainer.precision",
                 "bf16 is not supported with DP-SGD: Opacus' per-sample gradients come out in bfloat16 and "
                 "cannot be assigned to D's float32 parameters (use fp32 or tf32)",
+            )
+        if self.grad_sample == "opacus" and getattr(trainer, "channels_last", False):
+            raise ConfigError(
+                "trainer.channels_last",
+                "Opacus' per-sample convolution gradients assume NCHW strides and are wrong on channels_last "
+                "activations: use privacy.grad_sample=fast, or trainer.channels_last=false",
             )
         if regularizer is not None and regularizer.needs_double_backward:
             raise ConfigError(
@@ -153,15 +176,13 @@ class DPSGD(PrivacyMechanism):
             ]
         return G, D
 
-    def make_step(self, G, D, objective, regularizer, ctx: StepContext):
-        from opacus import GradSampleModule
+    def plan(self, ctx: StepContext) -> None:
+        """Sample rate, planned D steps, the noise multiplier for them and a fresh accountant."""
         from opacus.accountants import create_accountant
         from opacus.accountants.utils import get_noise_multiplier
-        from opacus.optimizers import DPOptimizer
 
-        n = ctx.members[0].shape[0]
         self.fake_label_prior = "uniform over the classes" if ctx.conditional else None
-        self.sample_rate = ctx.batch_size / n
+        self.sample_rate = ctx.batch_size / ctx.members[0].shape[0]
         self.planned_steps = ctx.steps * ctx.n_critic
         if self.noise_multiplier is None:
             self.noise_multiplier = get_noise_multiplier(
@@ -171,6 +192,38 @@ class DPSGD(PrivacyMechanism):
                 steps=self.planned_steps,
                 accountant=self.accountant_name,
             )
+        self.accountant = create_accountant(mechanism=self.accountant_name)
+
+    def step_kwargs(self, ctx: StepContext) -> dict:
+        """What both DP steps take beyond the adversarial step's arguments."""
+        return dict(members=ctx.members, sample_rate=self.sample_rate, poisson=self.poisson, batch_size=ctx.batch_size)
+
+    def make_step(self, G, D, objective, regularizer, ctx: StepContext):
+        self.plan(ctx)
+        if self.grad_sample == "fast":
+            from .fast_dp_step import FastDPStep
+
+            return FastDPStep.for_context(
+                ctx,
+                G,
+                D,
+                objective,
+                regularizer,
+                self.n_codes,
+                opt_g=ctx.make_optimizer(G.parameters(), capturable=False),
+                opt_d=ctx.make_optimizer(D.parameters(), capturable=False),
+                accountant=self.accountant,
+                noise_multiplier=self.noise_multiplier,
+                max_grad_norm=self.max_grad_norm,
+                secure_mode=self.secure_mode,
+                **self.step_kwargs(ctx),
+            )
+        return self.opacus_step(G, D, objective, regularizer, ctx)
+
+    def opacus_step(self, G, D, objective, regularizer, ctx: StepContext):
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+
         try:
             D_private = GradSampleModule(D, loss_reduction="mean", strict=True)
         except NotImplementedError as exc:
@@ -186,7 +239,6 @@ class DPSGD(PrivacyMechanism):
             loss_reduction="mean",
             secure_mode=self.secure_mode,
         )
-        self.accountant = create_accountant(mechanism=self.accountant_name)
         opt_d.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
         return DPStep.for_context(
             ctx,
@@ -197,10 +249,7 @@ class DPSGD(PrivacyMechanism):
             self.n_codes,
             opt_g=ctx.make_optimizer(G.parameters(), capturable=False),
             opt_d=opt_d,
-            members=ctx.members,
-            sample_rate=self.sample_rate,
-            poisson=self.poisson,
-            batch_size=ctx.batch_size,
+            **self.step_kwargs(ctx),
         )
 
     def spent_epsilon(self) -> float | None:
@@ -232,6 +281,7 @@ class DPSGD(PrivacyMechanism):
             "steps": steps,
             "planned_steps": self.planned_steps,
             "accountant": self.accountant_name,
+            "grad_sample": self.grad_sample,
             "poisson_sampling": self.poisson,
             "converted": self.conversions,
             "fake_label_prior": self.fake_label_prior,

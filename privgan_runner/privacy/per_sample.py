@@ -1,0 +1,221 @@
+"""Per-sample gradients with torch.func, and their clipping and noising: a DP step without Opacus' hooks.
+
+`per_sample_gradients` computes every record's gradient of a module's parameters in one batched call,
+vmap(grad(loss of one record)); the loss may itself differentiate the module's input (a gradient
+penalty: the double backward that Opacus' per-layer hooks refuse). `sanitize` then does what Opacus'
+DPOptimizer does (opacus/optimizers/optimizer.py, clip_and_accumulate / add_noise / scale_grad), per
+group of parameters: each record's group gradient is scaled by min(1, c / (norm + 1e-6)), the scaled
+gradients are summed, noise N(0, (sigma c)^2) is added to every coordinate (drawn parameter by
+parameter in the module's order, with Opacus' own generator, so one group reproduces Opacus exactly),
+and the sum is divided by the expected batch size.
+
+Sensitivity: a record's clipped gradient has norm at most sqrt(sum_j c_j^2); with noise sigma c_j on
+group j, scaling group j by 1/c_j makes this one Gaussian mechanism of sensitivity sqrt(k) and noise
+sigma, i.e. noise multiplier sigma / sqrt(k) for the accountant (`accounted_noise_multiplier`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call, grad_and_value, vmap
+
+
+def per_sample_gradients(
+    module: nn.Module, loss_of_one: Callable, batched: tuple
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """({parameter name: [B, *shape]}, per-record losses [B]) for the parameters that require a gradient.
+
+    `loss_of_one(call, *record)`: the loss of one record, where `call(*inputs)` runs the module on
+    inputs that carry a batch dimension (of 1); `batched` holds tensors with the batch first, or None."""
+    params = {name: p.detach() for name, p in module.named_parameters() if p.requires_grad}
+    buffers = dict(module.named_buffers())
+    size = next(t.shape[0] for t in batched if t is not None)
+    if size == 0:  # an empty Poisson batch: no record, no gradient (vmap cannot map over nothing)
+        empty = {name: p.new_zeros(0, *p.shape) for name, p in params.items()}
+        return empty, next(iter(params.values())).new_zeros(0)
+
+    def one(params, *record):
+        return loss_of_one(lambda *inputs: functional_call(module, (params, buffers), inputs), *record)
+
+    in_dims = (None, *(None if t is None else 0 for t in batched))
+    grads, losses = vmap(grad_and_value(one), in_dims=in_dims, randomness="different")(params, *batched)
+    return grads, losses
+
+
+def group_norms(grads: dict[str, torch.Tensor], groups: list[list[str]]) -> torch.Tensor:
+    """[B, groups]: each record's gradient norm over each group's parameters (Opacus' formula: the norm
+    of the per-parameter norms)."""
+    columns = []
+    for names in groups:
+        per_param = [grads[n].reshape(len(grads[n]), -1).norm(2, dim=-1) for n in names]
+        columns.append(torch.stack(per_param, dim=1).norm(2, dim=1))
+    return torch.stack(columns, dim=1)
+
+
+def sanitize(
+    grads: dict[str, torch.Tensor],
+    order: list[str],
+    groups: list[list[str]],
+    bounds: list[float],
+    noise_multiplier: float,
+    expected_batch_size: int,
+    secure_mode: bool = False,
+) -> dict[str, torch.Tensor]:
+    """The noised, clipped mean gradient per parameter: group j clipped to bounds[j], noise sigma * bounds[j].
+
+    `order`: the parameter names in the module's order (the order noise is drawn in)."""
+    from opacus.optimizers.optimizer import _generate_noise
+
+    group_of = {name: j for j, names in enumerate(groups) for name in names}
+    norms = group_norms(grads, groups)  # [B, k]
+    bound = torch.tensor(bounds, dtype=norms.dtype, device=norms.device)
+    factors = (bound / (norms + 1e-6)).clamp(max=1.0)
+    out = {}
+    for name in order:
+        j = group_of[name]
+        summed = torch.einsum("i,i...", factors[:, j].to(grads[name].dtype), grads[name])
+        noise = _generate_noise(std=noise_multiplier * bounds[j], reference=summed, secure_mode=secure_mode)
+        out[name] = (summed + noise) / expected_batch_size
+    return out
+
+
+def accounted_noise_multiplier(group_noise_multiplier: float, n_groups: int) -> float:
+    """The noise multiplier the accountant is charged with when each of k groups is clipped to its own
+    bound c_j and noised with group_noise_multiplier * c_j: sigma / sqrt(k) (module docstring)."""
+    return group_noise_multiplier / math.sqrt(n_groups)
+
+
+# --- clipping without materializing per-sample gradients (ghost clipping / book-keeping) ---------------
+# One forward of the batch and one backward to the layers' outputs give, per layer, its input a and the
+# gradient d at its output. A record's weight gradient is d_i a_i^T summed over positions, so its squared
+# norm is sum_{l,l'} (a_i^T a_i)[l,l'] (d_i^T d_i)[l,l'] (Li et al. 2022, "Large language models can be
+# strong differentially private learners", ghost clipping; Bu et al. 2023, book-keeping) -- or, where the
+# position count L is large against the weight, the per-record gradient itself; and the clipped sum
+# sum_i c_i d_i a_i^T is one ordinary weight gradient. The result is Opacus' update (tests/test_dp_fast.py).
+
+
+def _positions(t: torch.Tensor, rows_per_record: int) -> torch.Tensor:
+    """[r*B, F, L] -> [B, F, r*L]: record i's rows side by side, as positions of one record."""
+    r, (n, f, length) = rows_per_record, t.shape
+    return t.view(r, n // r, f, length).permute(1, 2, 0, 3).reshape(n // r, f, r * length)
+
+
+def _outer_terms(a: torch.Tensor, d: torch.Tensor, weight: torch.Tensor, bias) -> tuple[torch.Tensor, Callable]:
+    """a: [B, P, L] inputs, d: [B, O, L] output gradients, per record. (squared norms [B], clipped sum)."""
+    if a.shape[2] ** 2 > a.shape[1] * d.shape[1]:  # many positions: the per-record gradient is smaller
+        per_record = torch.einsum("nol,npl->nop", d, a)
+        sq = per_record.flatten(1).pow(2).sum(1)
+    else:
+        sq = (torch.bmm(a.transpose(1, 2), a) * torch.bmm(d.transpose(1, 2), d)).sum((1, 2))
+    if bias is not None:
+        sq = sq + d.sum(2).pow(2).sum(1)
+
+    def clipped_sum(factors: torch.Tensor) -> dict[str, torch.Tensor]:
+        scaled = d * factors[:, None, None]
+        out = {"weight": torch.einsum("nol,npl->op", scaled, a).view_as(weight)}
+        if bias is not None:
+            out["bias"] = scaled.sum((0, 2))
+        return out
+
+    return sq, clipped_sum
+
+
+def _conv2d(m: nn.Conv2d, a: torch.Tensor, d: torch.Tensor, r: int):
+    cols = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)  # [rB, C*k*k, L]
+    return _outer_terms(_positions(cols, r), _positions(d.flatten(2), r), m.weight, m.bias)
+
+
+def _linear(m: nn.Linear, a: torch.Tensor, d: torch.Tensor, r: int):
+    a, d = a.reshape(a.shape[0], -1, a.shape[-1]), d.reshape(d.shape[0], -1, d.shape[-1])  # [rB, L, F]
+    return _outer_terms(_positions(a.transpose(1, 2), r), _positions(d.transpose(1, 2), r), m.weight, m.bias)
+
+
+def _affine_terms(weight_grads: torch.Tensor, bias_grads: torch.Tensor, r: int):
+    """Normalization layers: the per-record gradients are as small as the layer, so they are kept."""
+    w = weight_grads.view(r, -1, *weight_grads.shape[1:]).sum(0)
+    b = bias_grads.view(r, -1, *bias_grads.shape[1:]).sum(0)
+    sq = w.flatten(1).pow(2).sum(1) + b.flatten(1).pow(2).sum(1)
+    return sq, lambda factors: {
+        "weight": torch.einsum("n,n...->...", factors, w),
+        "bias": torch.einsum("n,n...->...", factors, b),
+    }
+
+
+def _group_norm(m: nn.GroupNorm, a: torch.Tensor, d: torch.Tensor, r: int):
+    normalized = F.group_norm(a, m.num_groups, eps=m.eps)
+    return _affine_terms((d * normalized).flatten(2).sum(2), d.flatten(2).sum(2), r)
+
+
+def _layer_norm(m: nn.LayerNorm, a: torch.Tensor, d: torch.Tensor, r: int):
+    normalized = F.layer_norm(a, m.normalized_shape, eps=m.eps)
+    lead = tuple(range(1, a.dim() - len(m.normalized_shape)))
+    return _affine_terms((d * normalized).sum(lead) if lead else d * normalized, d.sum(lead) if lead else d, r)
+
+
+LAYERWISE = {nn.Conv2d: _conv2d, nn.Linear: _linear, nn.GroupNorm: _group_norm, nn.LayerNorm: _layer_norm}
+
+
+def layerwise_supported(module: nn.Module) -> bool:
+    """Every module that holds parameters is a kind `layerwise_clipped_sum` knows, with both its weight and
+    (if any) bias trained, and no grouped convolution or norm without an affine part."""
+    for m in module.modules():
+        own = dict(m.named_parameters(recurse=False))
+        if not own:
+            continue
+        if type(m) not in LAYERWISE or set(own) - {"weight", "bias"} or getattr(m, "groups", 1) != 1:
+            return False
+        if not all(p.requires_grad for p in own.values()):
+            return False
+    return True
+
+
+def layerwise_clipped_sum(
+    module: nn.Module, summed_loss: Callable[[], torch.Tensor], max_norm: float, rows_per_record: int = 1
+) -> dict[str, torch.Tensor] | None:
+    """{parameter name: sum_i min(1, C / (||g_i|| + 1e-6)) g_i} for the per-record gradients g_i of a loss that
+    `summed_loss()` computes as the SUM of per-record terms over a batch it runs through `module`, without
+    forming the g_i. With rows_per_record = r the module's batch holds r blocks of B rows (the real records,
+    then their generated partners) and row i of every block is record i's. None when a layer ran twice."""
+    seen: list[tuple[str, nn.Module, torch.Tensor, torch.Tensor]] = []
+    names = {m: name for name, m in module.named_modules()}
+
+    def keep(m, inputs, output):
+        seen.append((names[m], m, inputs[0].detach(), output))
+
+    handles = [m.register_forward_hook(keep) for m in module.modules() if type(m) in LAYERWISE]
+    try:
+        loss = summed_loss()
+    finally:
+        for h in handles:
+            h.remove()
+    if len({id(m) for _, m, _, _ in seen}) != len(seen):
+        return None
+    backprops = torch.autograd.grad(loss, [out for *_, out in seen])
+    terms = [
+        (prefix, LAYERWISE[type(m)](m, a, d.detach(), rows_per_record)) for (prefix, m, a, _), d in zip(seen, backprops)
+    ]
+    norms = torch.stack([sq for _, (sq, _) in terms], 1).sum(1).sqrt()
+    factors = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    out = {}
+    for prefix, (_, clipped_sum) in terms:
+        for pname, g in clipped_sum(factors).items():
+            out[f"{prefix}.{pname}" if prefix else pname] = g
+    return out
+
+
+def noised_mean(
+    summed: dict[str, torch.Tensor], order: list[str], std: float, expected_batch_size: int, secure_mode: bool = False
+) -> dict[str, torch.Tensor]:
+    """(clipped sum + N(0, std^2)) / expected batch size, noise drawn in `order` as Opacus draws it."""
+    from opacus.optimizers.optimizer import _generate_noise
+
+    return {
+        name: (summed[name] + _generate_noise(std=std, reference=summed[name], secure_mode=secure_mode))
+        / expected_batch_size
+        for name in order
+    }
