@@ -139,7 +139,14 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
             attack.check_run(model_identity, int(cfg.seed))
         n_trained = len(membership.training_idx)  # the members and the canaries trained on
         parts.trainer.check_fits(n_trained)
-        parts.privacy.check(n_trained, parts.trainer, parts.regularizer)
+        parts.privacy.check(
+            n_trained,
+            parts.trainer,
+            parts.regularizer,
+            objective=parts.objective,
+            n_public=len(membership.extra.get("public_idx", ())),
+            conditional=parts.model.conditional,
+        )
     except (ConfigError, DatasetNotFoundError) as exc:
         _refused(folder, stage, exc)
         raise
@@ -351,6 +358,10 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
 
     members = torch.as_tensor(membership.training_idx)
     codes = parts.privacy.member_codes(len(members), seed)
+    public = None
+    if parts.privacy.uses_public_data:  # only a mechanism that declares it reads the public records
+        idx = torch.as_tensor(membership.extra["public_idx"])
+        public = (pool.images[idx], pool.labels[idx])
     resume = Checkpoint(folder.resume_checkpoint)
     result = parts.trainer.fit(
         G,
@@ -366,6 +377,7 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
         n_classes=pool.n_classes,
         on_log=parts.logger.log,
         checkpoint=resume,
+        public=public,
     )
     summary = result.summary()
     write_torch(

@@ -26,8 +26,9 @@ class PrivacyMechanism:
     #: reads the public records (dataset.public_fraction); results.json dataset.public_used says whether any did
     uses_public_data: bool = False
 
-    def check(self, n_members: int, trainer, regularizer=None) -> None:
-        """Refuse (ConfigError) a setting this mechanism cannot train, before any work."""
+    def check(self, n_members: int, trainer, regularizer=None, **setting) -> None:
+        """Refuse (ConfigError) a setting this mechanism cannot train, before any work. `setting`: the run's
+        objective, n_public (public records set aside) and conditional (the model takes class labels)."""
 
     def steps_per_epoch(self, n_members: int, batch_size: int, n_critic: int) -> int:
         """G steps that make one epoch: n_critic full member batches each (PrivGAN: a pass over 1/N of them)."""

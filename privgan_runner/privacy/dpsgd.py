@@ -134,7 +134,7 @@ class DPSGD(PrivacyMechanism):
         self.conversions: list[str] = []
         self.fake_label_prior: str | None = None
 
-    def check(self, n_members: int, trainer, regularizer=None) -> None:
+    def check(self, n_members: int, trainer, regularizer=None, **setting) -> None:
         if getattr(trainer, "precision", "fp32") == "bf16":
             raise ConfigError(
                 "trainer.precision",

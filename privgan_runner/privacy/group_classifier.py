@@ -118,7 +118,7 @@ class GroupClassifierMechanism(PrivacyMechanism):
         self.switch: WarmupSwitch | None = None
         self.pretrain_accuracy: float | None = None
 
-    def check(self, n_members: int, trainer, regularizer=None) -> None:
+    def check(self, n_members: int, trainer, regularizer=None, **setting) -> None:
         check_members(n_members, self.n_codes)
 
     def member_codes(self, n_members: int, seed: int) -> torch.Tensor:

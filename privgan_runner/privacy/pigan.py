@@ -69,8 +69,8 @@ class PIGAN(GroupClassifierMechanism):
     ):
         super().__init__(lam, n_groups, pretrain_epochs, warmup_epochs, penalty_during_warmup)
 
-    def check(self, n_members: int, trainer, regularizer=None) -> None:
-        super().check(n_members, trainer, regularizer)
+    def check(self, n_members: int, trainer, regularizer=None, **setting) -> None:
+        super().check(n_members, trainer, regularizer, **setting)
         if self.lam > 0 and self.warmup_epochs >= trainer.epochs:
             raise ConfigError(
                 "privacy.warmup_epochs",

@@ -42,6 +42,8 @@ class StepContext:
     n_classes: int
     members: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # images, labels, membership codes (on device)
     make_optimizer: Callable[..., torch.optim.Optimizer]  # (params, capturable=True) -> the trainer's Adam
+    #: the public records (images, labels) on device, for a mechanism that declares it uses them; else None
+    public: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class AdversarialStep:

@@ -199,6 +199,7 @@ class Trainer:
         n_classes: int = 0,
         on_log: Callable[[dict[str, float], int], None] | None = None,
         checkpoint: Checkpoint | None = None,
+        public: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> TrainResult:
         """Train G and D on the member set (images, labels[, membership codes]) as the privacy mechanism
         `privacy` says (privacy.none.NoPrivacy for plain training)."""
@@ -220,6 +221,7 @@ class Trainer:
                 on_log=on_log,
                 checkpoint=checkpoint,
                 device=device,
+                public=public,
             )
         result.precision, result.tf32, result.threads = precision, precision == "tf32", torch.get_num_threads()
         return result
@@ -241,6 +243,7 @@ class Trainer:
         on_log,
         checkpoint,
         device,
+        public=None,
     ) -> TrainResult:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         G.to(device, memory_format=fmt).train()
@@ -253,6 +256,8 @@ class Trainer:
         per_epoch = privacy.steps_per_epoch(n, self.batch_size, self.n_critic)
         total = self.epochs * per_epoch
         ctx = self.step_context(device, z_dim, conditional, n_classes, (X, Y, C), total)
+        if public is not None:
+            ctx.public = (public[0].to(device).contiguous(memory_format=fmt), public[1].to(device))
         eager = privacy.make_step(G, D, objective, regularizer, ctx)
         capture = self.cuda_graph and device.type == "cuda" and privacy.capturable
         notes = []
