@@ -1,0 +1,291 @@
+"""GS-WGAN (Chen, Orekondy & Fritz, NeurIPS 2020): sanitize only the gradient that flows from D into G.
+
+Only G is released. The members are split into K disjoint subsets, one per discriminator; each G step
+picks one discriminator at random, trains it (WGAN-GP, n_critic steps, not private: it is never
+released) on its own subset, then updates G through it. The gradient of G's loss with respect to each
+generated sample is clipped to C and noised with N(0, (2 C sigma)^2) -- "SENSITIVITY = 2" and
+`noise = clip_bound * noise_multiplier * SENSITIVITY` in the reference code (github.com/DingfanChen/
+GS-WGAN, source/main.py, dp_conv_hook) -- and only then back-propagated into G. A record reaches G's
+update only when its subset's discriminator is picked: probability q = 1/K.
+
+Accounting (`accounting`):
+- `joint` (default): the step releases B sanitized rows that a changed record may all move (sensitivity
+  2C each, 2C sqrt(B) together, noise 2C sigma per coordinate): one subsampled Gaussian with noise
+  multiplier sigma / sqrt(B) and rate 1/K per G step. This is the mechanism as run.
+- `per_sample`: the reference code's composition (evaluation/privacy_analysis.py:
+  `compose_subsampled_mechanism(func, prob=1/K, coeff=n_steps * batch_size)`): B x steps subsampled
+  Gaussians of multiplier sigma, each amplified on its own. The B rows of a step share one subsampling
+  event, so this is not the mechanism as run; results.json says so (`accounting_note`).
+Either way Opacus' RDP accountant gets (multiplier, 1/K, count) and results.json recomputes with it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..errors import ConfigError
+from ..training.step import AdversarialStep, StepContext
+from .base import PrivacyMechanism
+from .group_classifier import equal_groups
+from .privgan import DiscriminatorSet
+
+ACCOUNTING = ("joint", "per_sample")
+SENSITIVITY = 2.0  # a changed record may move a clipped row anywhere in the C-ball: 2C apart
+
+NOT_COVERED = (
+    "the discriminators: trained on the members without noise and not released; white-box attacks on "
+    "them measure models outside the guarantee",
+    "training losses (history, results.json train.final, W&B), computed on the members without noise",
+    "the collapse decision, taken on those losses",
+)
+
+
+def sanitize_rows(grad: torch.Tensor, clip: float, noise_multiplier: float) -> torch.Tensor:
+    """Each row (one generated sample's gradient) clipped to `clip`, plus N(0, (2 clip sigma)^2) noise."""
+    rows = grad.flatten(1)
+    factor = (clip / (rows.norm(2, dim=1) + 1e-10)).clamp(max=1.0)  # the reference's 1e-10
+    noise = torch.randn_like(rows) * (SENSITIVITY * clip * noise_multiplier)
+    return (rows * factor[:, None] + noise).view_as(grad)
+
+
+class GSWGANStep(AdversarialStep):
+    """Pick a discriminator, train it on its subset, update G through a sanitized gradient."""
+
+    reuses_last_fake = False
+
+    def __init__(self, *args, mechanism: GSWGAN, members, batch_size: int, subsets: list[torch.Tensor], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mechanism, self.members, self.batch_size, self.subsets = mechanism, members, batch_size, subsets
+        self.g_inputs: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # for instrumentation (tests)
+
+    def subset_batch(self, k: int):
+        X, Y, _ = self.members
+        idx = self.subsets[k][torch.randint(0, len(self.subsets[k]), (self.batch_size,), device=X.device)]
+        return X[idx], (Y[idx] if self.conditional else None)
+
+    def train_discriminator(self, k: int, steps: int):
+        D_k = self.D.members[k]
+        D_k.requires_grad_(True)
+        d_loss = penalty = None
+        for _ in range(steps):
+            x, y = self.subset_batch(k)
+            with torch.no_grad():
+                fake = self.G(self.noise(x), y)
+            d_loss = self.objective.d_loss(D_k(x, y), D_k(fake, y))
+            penalty = self.regularizer.penalty(D_k, lambda inp, y=y: D_k(inp, y), x, fake)
+            total = d_loss if penalty is None else d_loss + penalty
+            self.opt_d.zero_grad(set_to_none=True)
+            total.backward()
+            self.opt_d.step()
+        D_k.requires_grad_(False)
+        return d_loss, penalty
+
+    def fake_labels(self, like, y):
+        """Uniform over the classes (the reference draws them so), never the members' labels."""
+        if not self.conditional:
+            return None
+        return torch.randint(0, self.n_classes, (like.shape[0],), device=like.device)
+
+    def g_terms(self, k: int, fake: torch.Tensor, y) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The sum over generated samples of G's per-sample loss (gradients w.r.t. `fake` are per-sample)."""
+        return self.objective.g_loss(self.D.members[k](fake, y)) * fake.shape[0], []
+
+    def __call__(self, real, labels, codes):
+        m = self.mechanism
+        if not m.warm_started:
+            m.warm_started = True
+            for j in range(len(self.subsets)):
+                self.train_discriminator(j, m.warm_start_steps)
+        k = int(torch.randint(0, len(self.subsets), ()))
+        d_loss, penalty = self.train_discriminator(k, real.shape[0])
+
+        like = real.new_empty(self.batch_size)
+        z, y = self.noise(like), self.fake_labels(like, None)
+        self.g_inputs.append((z, y))
+        fake = self.G(z, y)
+        at_d = fake.detach().requires_grad_(True)
+        g_sum, extra = self.g_terms(k, at_d, y)
+        (grad,) = torch.autograd.grad(g_sum, at_d)
+        sanitized = sanitize_rows(grad, m.clip, m.row_noise_multiplier)
+        self.opt_g.zero_grad(set_to_none=True)
+        fake.backward(sanitized / fake.shape[0])  # the mean over the batch, as G's loss is a mean
+        self.opt_g.step()
+        m.charge()
+        g_loss = (g_sum / fake.shape[0]).detach()
+        penalty = torch.zeros_like(g_loss) if penalty is None else penalty.detach()
+        return torch.stack([d_loss.detach(), g_loss, penalty, *[e.detach() for e in extra]])
+
+
+class GSWGAN(PrivacyMechanism):
+    name = "gswgan"
+    capturable = False  # the discriminator is picked on the host
+    step_class = GSWGANStep
+
+    def __init__(
+        self,
+        epsilon: float | None = 10.0,
+        delta: float = 1e-5,
+        noise_multiplier: float | None = None,
+        clip: float = 1.0,
+        n_discriminators: int = 1000,
+        warm_start_steps: int = 0,
+        accounting: str = "joint",
+    ):
+        if noise_multiplier is None and (epsilon is None or not epsilon > 0):
+            raise ConfigError("epsilon", f"must be > 0 (or give privacy.noise_multiplier), got {epsilon!r}")
+        if noise_multiplier is not None and not noise_multiplier > 0:
+            raise ConfigError("noise_multiplier", f"must be > 0, got {noise_multiplier!r}")
+        if not 0 < delta < 1:
+            raise ConfigError("delta", f"must be in (0, 1), got {delta!r}")
+        if not clip > 0:
+            raise ConfigError("clip", f"must be > 0, got {clip!r}")
+        if not isinstance(n_discriminators, int) or n_discriminators < 1:
+            raise ConfigError("n_discriminators", f"must be a positive integer, got {n_discriminators!r}")
+        if not isinstance(warm_start_steps, int) or warm_start_steps < 0:
+            raise ConfigError("warm_start_steps", f"must be an integer >= 0, got {warm_start_steps!r}")
+        if accounting not in ACCOUNTING:
+            raise ConfigError("accounting", f"must be one of {', '.join(ACCOUNTING)}, got {accounting!r}")
+        self.target_epsilon, self.delta, self.given_noise_multiplier = epsilon, float(delta), noise_multiplier
+        self.clip, self.n_discriminators = float(clip), n_discriminators
+        self.warm_start_steps, self.accounting = warm_start_steps, accounting
+        self.row_noise_multiplier: float | None = None
+        self.accounted_multiplier: float | None = None
+        self.count_per_step = 1
+        self.planned_steps: int | None = None
+        self.accountant = None
+        self.warm_started = False
+        self.classifiers: nn.ModuleList | None = None
+
+    @property
+    def sample_rate(self) -> float:
+        return 1.0 / self.n_discriminators
+
+    def check(self, n_members: int, trainer, regularizer=None, **setting) -> None:
+        from ..objectives.wasserstein import Wasserstein
+
+        if not isinstance(setting.get("objective"), Wasserstein):
+            raise ConfigError("objective", f"{self.name} trains WGAN-GP discriminators: use objective=wasserstein")
+        if regularizer is None or regularizer.name != "gradient_penalty":
+            raise ConfigError(
+                "regularizer", f"{self.name} trains WGAN-GP discriminators: use regularizer=gradient_penalty"
+            )
+        if n_members < self.n_discriminators:
+            raise ConfigError(
+                "privacy.n_discriminators",
+                f"{self.n_discriminators} discriminators need at least one member each; there are {n_members}",
+            )
+        if getattr(trainer, "precision", "fp32") == "bf16":
+            raise ConfigError("trainer.precision", "bf16 is not supported with DP training (use fp32 or tf32)")
+
+    def steps_per_epoch(self, n_members: int, batch_size: int, n_critic: int) -> int:
+        return max(1, n_members // batch_size // n_critic)
+
+    def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
+        """Each member's discriminator: a random partition into K equal subsets (the reference's shuffled
+        index split)."""
+        return equal_groups(n_members, self.n_discriminators, seed)
+
+    def build_models(self, model, image_size: int, channels: int, n_classes: int):
+        pairs = [model.build(image_size, channels, n_classes) for _ in range(self.n_discriminators)]
+        return pairs[0][0], DiscriminatorSet([d for _, d in pairs])
+
+    def plan(self, ctx: StepContext) -> None:
+        from opacus.accountants import create_accountant
+        from opacus.accountants.utils import get_noise_multiplier
+
+        B = ctx.batch_size
+        self.planned_steps = ctx.steps
+        self.count_per_step = B if self.accounting == "per_sample" else 1
+        scale = 1.0 if self.accounting == "per_sample" else math.sqrt(B)  # row multiplier / accounted one
+        if self.given_noise_multiplier is not None:
+            self.row_noise_multiplier = float(self.given_noise_multiplier)
+        else:
+            self.row_noise_multiplier = scale * get_noise_multiplier(
+                target_epsilon=self.target_epsilon,
+                target_delta=self.delta,
+                sample_rate=self.sample_rate,
+                steps=ctx.steps * self.count_per_step,
+                accountant="rdp",
+            )
+        self.accounted_multiplier = self.row_noise_multiplier / scale
+        self.accountant = create_accountant(mechanism="rdp")
+
+    def charge(self) -> None:
+        self.accountant.step(noise_multiplier=self.accounted_multiplier, sample_rate=self.sample_rate)
+        if self.count_per_step > 1:  # per_sample: B compositions per step, folded into one history entry
+            sigma, q, n = self.accountant.history[-1]
+            self.accountant.history[-1] = (sigma, q, n + self.count_per_step - 1)
+
+    def step_kwargs(self, ctx: StepContext) -> dict:
+        C = ctx.members[2]
+        subsets = [(C == k).nonzero().squeeze(1) for k in range(self.n_discriminators)]
+        return dict(mechanism=self, members=ctx.members, batch_size=ctx.batch_size, subsets=subsets)
+
+    def make_step(self, G, D, objective, regularizer, ctx: StepContext):
+        self.plan(ctx)
+        return self.step_class.for_context(
+            ctx,
+            G,
+            D,
+            objective,
+            regularizer,
+            0,
+            opt_g=ctx.make_optimizer(G.parameters(), capturable=False),
+            opt_d=ctx.make_optimizer(D.parameters(), capturable=False),
+            **self.step_kwargs(ctx),
+        )
+
+    @torch.no_grad()
+    def d_views(self, D, x, y):
+        return D.views(x, y)
+
+    def spent_epsilon(self) -> float | None:
+        if self.accountant is None or not self.accountant.history:
+            return None
+        return float(self.accountant.get_epsilon(delta=self.delta))
+
+    def progress(self) -> dict[str, str]:
+        spent = self.spent_epsilon()
+        return {"eps": f"{spent:.2f}"} if spent is not None else {}
+
+    def state(self) -> dict[str, Any]:
+        history = list(self.accountant.history) if self.accountant else []
+        return {"accountant_history": history, "warm_started": self.warm_started}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if self.accountant is not None and "accountant_history" in state:
+            self.accountant.history = [tuple(h) for h in state["accountant_history"]]
+        self.warm_started = bool(state.get("warm_started", self.warm_started))
+
+    def describe(self) -> dict[str, Any]:
+        steps = sum(h[2] for h in self.accountant.history) if self.accountant else 0
+        out = {
+            "mechanism": self.name,
+            "epsilon": self.spent_epsilon(),
+            "delta": self.delta,
+            "target_epsilon": self.target_epsilon,
+            "released": "G only",
+            "noise_multiplier": self.accounted_multiplier,
+            "row_noise_multiplier": self.row_noise_multiplier,
+            "clip": self.clip,
+            "sensitivity": f"{SENSITIVITY:g} x clip per generated sample",
+            "sample_rate": self.sample_rate,
+            "steps": steps,
+            "planned_steps": self.planned_steps,
+            "accountant": "rdp",
+            "accounting": self.accounting,
+            "n_discriminators": self.n_discriminators,
+            "warm_start_steps": self.warm_start_steps,
+            "fake_label_prior": "uniform over the classes",
+            "not_covered": list(NOT_COVERED),
+        }
+        if self.accounting == "per_sample":
+            out["accounting_note"] = (
+                "per_sample: the reference code's composition of batch_size x steps separately subsampled "
+                "mechanisms; one step's rows share one subsampling event, so this epsilon is not a proven bound"
+            )
+        return out
