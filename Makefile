@@ -27,9 +27,12 @@ QUICK_TABLE2 := +profile=quick_table2
 QUICK_MODEL  := +profile=quick_model
 QUICK_PIGAN  := +profile=quick_pigan
 QUICK_AUDIT  := +profile=quick_audit
+QUICK_DP     := +profile=quick_dp_compare
+# GS-WGAN / DPAC on a CPU: 10 discriminators instead of 1,000, warm starts of 20 steps
+QUICK_GS     := privacy.n_discriminators=10 privacy.warm_start_steps=20
 
 .DEFAULT_GOAL := help
-.PHONY: help run lint test test-all test-slow bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit lira
+.PHONY: help run lint test test-all test-slow bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit lira dp-compare
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -109,6 +112,20 @@ dp-epsilon: $(VENV)/.installed ## DP-GAN: epsilon = 1,2,5,10,20 on Fashion-MNIST
 	$(call sweep_guard,$(SWEEP))
 	-$(PY) -m privgan_runner -m +experiment=fmnist_dpgan privacy.epsilon=1,2,5,10,20 audit=one_run seed=$(SEEDS) \
 	    trainer.progress=false $(if $(QUICK),$(QUICK_MODEL)) hydra.sweep.dir=$(SWEEP) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEP)
+
+dp-compare: SWEEP = $(call sweep_dir,dp_compare)
+dp-compare: $(VENV)/.installed ## dp-GAN, GS-WGAN, DPAC and DPAC's ablations on Fashion-MNIST at epsilon 10, SEEDS, then the report
+	$(call sweep_guard,$(SWEEP))
+	-$(PY) -m privgan_runner -m +experiment=fmnist_dpgan_zhang seed=$(SEEDS) trainer.progress=false \
+	    $(if $(QUICK),$(QUICK_DP) privacy.warm_start_steps=20) hydra.sweep.dir=$(SWEEP)/dpgan_zhang $(ARGS)
+	-$(PY) -m privgan_runner -m +experiment=fmnist_gswgan seed=$(SEEDS) trainer.progress=false \
+	    $(if $(QUICK),$(QUICK_DP) $(QUICK_GS)) hydra.sweep.dir=$(SWEEP)/gswgan $(ARGS)
+	-$(PY) -m privgan_runner -m +experiment=fmnist_dpac seed=$(SEEDS) trainer.progress=false \
+	    $(if $(QUICK),$(QUICK_DP) $(QUICK_GS)) hydra.sweep.dir=$(SWEEP)/dpac $(ARGS)
+	-$(PY) -m privgan_runner -m +experiment=fmnist_dpac 'privacy.gen2real=false,true' 'privacy.real2gen=false,true' \
+	    'privacy.sequential=false,true' seed=$(SEEDS) trainer.progress=false \
+	    $(if $(QUICK),$(QUICK_DP) $(QUICK_GS)) hydra.sweep.dir=$(SWEEP)/dpac_ablations $(ARGS)
 	$(PY) -m privgan_runner.report $(SWEEP)
 
 audit: SWEEP = $(call sweep_dir,audit)
