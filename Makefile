@@ -30,6 +30,8 @@ QUICK_AUDIT  := +profile=quick_audit
 QUICK_DP     := +profile=quick_dp_compare
 # GS-WGAN / DPAC on a CPU: 10 discriminators instead of 1,000, warm starts of 20 steps
 QUICK_GS     := privacy.n_discriminators=10 privacy.warm_start_steps=20
+# the DPAC poster's ablation rows (Table 4): w/o g2r, w/o r2g, w/o seq, w/o init
+DPAC_ABLATIONS := privacy.gen2real=false privacy.real2gen=false privacy.sequential=false privacy.warm_start_steps=0
 
 .DEFAULT_GOAL := help
 .PHONY: help run lint test test-all test-slow bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit lira dp-compare
@@ -123,9 +125,9 @@ dp-compare: $(VENV)/.installed ## dp-GAN, GS-WGAN, DPAC and DPAC's ablations on 
 	    $(if $(QUICK),$(QUICK_DP) $(QUICK_GS)) hydra.sweep.dir=$(SWEEP)/gswgan $(ARGS)
 	-$(PY) -m privgan_runner -m +experiment=fmnist_dpac seed=$(SEEDS) trainer.progress=false \
 	    $(if $(QUICK),$(QUICK_DP) $(QUICK_GS)) hydra.sweep.dir=$(SWEEP)/dpac $(ARGS)
-	-$(PY) -m privgan_runner -m +experiment=fmnist_dpac 'privacy.gen2real=false,true' 'privacy.real2gen=false,true' \
-	    'privacy.sequential=false,true' seed=$(SEEDS) trainer.progress=false \
-	    $(if $(QUICK),$(QUICK_DP) $(QUICK_GS)) hydra.sweep.dir=$(SWEEP)/dpac_ablations $(ARGS)
+	-for ablation in $(DPAC_ABLATIONS); do \
+	  $(PY) -m privgan_runner -m +experiment=fmnist_dpac seed=$(SEEDS) trainer.progress=false \
+	    $(if $(QUICK),$(QUICK_DP) $(QUICK_GS)) $$ablation hydra.sweep.dir=$(SWEEP)/dpac_$${ablation#privacy.} $(ARGS); done
 	$(PY) -m privgan_runner.report $(SWEEP)
 
 audit: SWEEP = $(call sweep_dir,audit)
