@@ -125,9 +125,9 @@ dp-compare: $(VENV)/.installed ## dp-GAN, GS-WGAN, DPAC and DPAC's ablations on 
 	    $(if $(QUICK),$(QUICK_DP) $(QUICK_GS)) hydra.sweep.dir=$(SWEEP)/gswgan $(ARGS)
 	-$(PY) -m privgan_runner -m +experiment=fmnist_dpac seed=$(SEEDS) trainer.progress=false \
 	    $(if $(QUICK),$(QUICK_DP) $(QUICK_GS)) hydra.sweep.dir=$(SWEEP)/dpac $(ARGS)
-	-for ablation in $(DPAC_ABLATIONS); do \
+	-for ablation in $(DPAC_ABLATIONS); do switch=$${ablation#privacy.}; \
 	  $(PY) -m privgan_runner -m +experiment=fmnist_dpac seed=$(SEEDS) trainer.progress=false \
-	    $(if $(QUICK),$(QUICK_DP) $(QUICK_GS)) $$ablation hydra.sweep.dir=$(SWEEP)/dpac_$${ablation#privacy.} $(ARGS); done
+	    $(if $(QUICK),$(QUICK_DP) $(QUICK_GS)) $$ablation hydra.sweep.dir=$(SWEEP)/dpac_without_$${switch%%=*} $(ARGS); done
 	$(PY) -m privgan_runner.report $(SWEEP)
 
 audit: SWEEP = $(call sweep_dir,audit)

@@ -234,23 +234,17 @@ class DPGAN(DPSGD):
             self.noise_multiplier = self.given_noise_multiplier / math.sqrt(self.n_groups)
         self.plan(ctx)  # the accounted multiplier, from the target epsilon unless given
         self.group_noise_multiplier = self.noise_multiplier * math.sqrt(self.n_groups)
-        self.step = DPGANStep.for_context(
-            ctx,
+        self.step = self.fast_step(
+            DPGANStep,
             G,
             D,
             objective,
             regularizer,
-            self.n_codes,
-            opt_g=ctx.make_optimizer(G.parameters(), capturable=False),
-            opt_d=ctx.make_optimizer(D.parameters(), capturable=False),
-            accountant=self.accountant,
-            noise_multiplier=self.group_noise_multiplier,
-            max_grad_norm=self.max_grad_norm,
-            secure_mode=self.secure_mode,
+            ctx,
+            self.group_noise_multiplier,
             mechanism=self,
             public=ctx.public,
             gp_weight=regularizer.weight,
-            **self.step_kwargs(ctx),
         )
         return self.step
 

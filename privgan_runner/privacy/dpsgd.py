@@ -24,7 +24,7 @@ import torch
 
 from ..errors import ConfigError
 from ..training.step import AdversarialStep, StepContext
-from .base import PrivacyMechanism
+from .accounted import Accounted
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 #: how per-sample gradients are computed: Opacus' per-layer hooks (the reference) or torch.func (fast_dp_step.py)
@@ -98,7 +98,7 @@ class DPStep(AdversarialStep):
         return super().g_loss(fake, y, c_fake)
 
 
-class DPSGD(PrivacyMechanism):
+class DPSGD(Accounted):
     capturable = False  # Poisson batches have random sizes; Opacus' clipping runs on the host side
 
     def __init__(
@@ -203,22 +203,27 @@ class DPSGD(PrivacyMechanism):
         if self.grad_sample == "fast":
             from .fast_dp_step import FastDPStep
 
-            return FastDPStep.for_context(
-                ctx,
-                G,
-                D,
-                objective,
-                regularizer,
-                self.n_codes,
-                opt_g=ctx.make_optimizer(G.parameters(), capturable=False),
-                opt_d=ctx.make_optimizer(D.parameters(), capturable=False),
-                accountant=self.accountant,
-                noise_multiplier=self.noise_multiplier,
-                max_grad_norm=self.max_grad_norm,
-                secure_mode=self.secure_mode,
-                **self.step_kwargs(ctx),
-            )
+            return self.fast_step(FastDPStep, G, D, objective, regularizer, ctx, self.noise_multiplier)
         return self.opacus_step(G, D, objective, regularizer, ctx)
+
+    def fast_step(self, step_class, G, D, objective, regularizer, ctx: StepContext, noise_multiplier, **extra):
+        """A step of `step_class` (FastDPStep or a subclass) with the trainer's Adam on G and D."""
+        return step_class.for_context(
+            ctx,
+            G,
+            D,
+            objective,
+            regularizer,
+            self.n_codes,
+            opt_g=ctx.make_optimizer(G.parameters(), capturable=False),
+            opt_d=ctx.make_optimizer(D.parameters(), capturable=False),
+            accountant=self.accountant,
+            noise_multiplier=noise_multiplier,
+            max_grad_norm=self.max_grad_norm,
+            secure_mode=self.secure_mode,
+            **self.step_kwargs(ctx),
+            **extra,
+        )
 
     def opacus_step(self, G, D, objective, regularizer, ctx: StepContext):
         from opacus import GradSampleModule
@@ -252,24 +257,7 @@ class DPSGD(PrivacyMechanism):
             **self.step_kwargs(ctx),
         )
 
-    def spent_epsilon(self) -> float | None:
-        if self.accountant is None or not self.accountant.history:
-            return None
-        return float(self.accountant.get_epsilon(delta=self.delta))
-
-    def progress(self) -> dict[str, str]:
-        spent = self.spent_epsilon()
-        return {"eps": f"{spent:.2f}"} if spent is not None else {}
-
-    def state(self) -> dict[str, Any]:
-        return {"accountant_history": list(self.accountant.history) if self.accountant else []}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        if self.accountant is not None and "accountant_history" in state:
-            self.accountant.history = [tuple(h) for h in state["accountant_history"]]
-
     def describe(self) -> dict[str, Any]:
-        steps = sum(h[2] for h in self.accountant.history) if self.accountant else 0
         out = {
             "mechanism": self.name,
             "epsilon": self.spent_epsilon(),
@@ -278,7 +266,7 @@ class DPSGD(PrivacyMechanism):
             "noise_multiplier": self.noise_multiplier,
             "max_grad_norm": self.max_grad_norm,
             "sample_rate": self.sample_rate,
-            "steps": steps,
+            "steps": self.accounted_steps(),
             "planned_steps": self.planned_steps,
             "accountant": self.accountant_name,
             "grad_sample": self.grad_sample,

@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 from ..training.step import AdversarialStep, StepContext
-from .base import PrivacyMechanism
+from .accounted import Accounted
 from .group_classifier import equal_groups
 from .privgan import DiscriminatorSet
 
@@ -120,7 +120,7 @@ class GSWGANStep(AdversarialStep):
         return torch.stack([d_loss.detach(), g_loss, penalty, *[e.detach() for e in extra]])
 
 
-class GSWGAN(PrivacyMechanism):
+class GSWGAN(Accounted):
     name = "gswgan"
     capturable = False  # the discriminator is picked on the host
     step_class = GSWGANStep
@@ -156,7 +156,6 @@ class GSWGAN(PrivacyMechanism):
         self.accounted_multiplier: float | None = None
         self.count_per_step = 1
         self.planned_steps: int | None = None
-        self.accountant = None
         self.warm_started = False
         self.classifiers: nn.ModuleList | None = None
 
@@ -243,26 +242,14 @@ class GSWGAN(PrivacyMechanism):
     def d_views(self, D, x, y):
         return D.views(x, y)
 
-    def spent_epsilon(self) -> float | None:
-        if self.accountant is None or not self.accountant.history:
-            return None
-        return float(self.accountant.get_epsilon(delta=self.delta))
-
-    def progress(self) -> dict[str, str]:
-        spent = self.spent_epsilon()
-        return {"eps": f"{spent:.2f}"} if spent is not None else {}
-
     def state(self) -> dict[str, Any]:
-        history = list(self.accountant.history) if self.accountant else []
-        return {"accountant_history": history, "warm_started": self.warm_started}
+        return {**super().state(), "warm_started": self.warm_started}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        if self.accountant is not None and "accountant_history" in state:
-            self.accountant.history = [tuple(h) for h in state["accountant_history"]]
+        super().load_state(state)
         self.warm_started = bool(state.get("warm_started", self.warm_started))
 
     def describe(self) -> dict[str, Any]:
-        steps = sum(h[2] for h in self.accountant.history) if self.accountant else 0
         out = {
             "mechanism": self.name,
             "epsilon": self.spent_epsilon(),
@@ -274,7 +261,7 @@ class GSWGAN(PrivacyMechanism):
             "clip": self.clip,
             "sensitivity": f"{SENSITIVITY:g} x clip per generated sample",
             "sample_rate": self.sample_rate,
-            "steps": steps,
+            "steps": self.accounted_steps(),
             "planned_steps": self.planned_steps,
             "accountant": "rdp",
             "accounting": self.accounting,
