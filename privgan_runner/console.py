@@ -44,7 +44,8 @@ def summary_lines(results: dict) -> list[str]:
     if isinstance(privacy.get("epsilon"), (int, float)):
         lines.append(
             f"privacy: {privacy.get('mechanism')} spent epsilon = {privacy['epsilon']:.3f} at delta = "
-            f"{privacy.get('delta'):g} ({privacy.get('accountant')}, {privacy.get('steps')} D steps)"
+            f"{privacy.get('delta'):g} ({privacy.get('accountant')}, {privacy.get('steps')} "
+            f"{privacy.get('step_unit', 'D steps')})"
         )
     attacks = results.get("attacks") or {}
     described = results.get("figures") or {}

@@ -267,6 +267,7 @@ class DPSGD(Accounted):
             "max_grad_norm": self.max_grad_norm,
             "sample_rate": self.sample_rate,
             "steps": self.accounted_steps(),
+            "step_unit": "D steps",
             "planned_steps": self.planned_steps,
             "accountant": self.accountant_name,
             "grad_sample": self.grad_sample,

@@ -262,6 +262,7 @@ class GSWGAN(Accounted):
             "sensitivity": f"{SENSITIVITY:g} x clip per generated sample",
             "sample_rate": self.sample_rate,
             "steps": self.accounted_steps(),
+            "step_unit": "G steps" if self.accounting == "joint" else "sanitized rows (batch_size per G step)",
             "planned_steps": self.planned_steps,
             "accountant": "rdp",
             "accounting": self.accounting,
