@@ -158,22 +158,18 @@ class DPGAN(DPSGD):
 
     def __init__(
         self,
-        epsilon: float | None = 10.0,
-        delta: float = 1e-5,
-        noise_multiplier: float | None = None,
-        max_grad_norm: float = 1.0,
-        accountant: str = "rdp",
-        poisson_sampling: bool = True,
-        secure_mode: bool = False,
         n_groups_clip: int | str = 1,
         adaptive_clip: bool = False,
         group_bound: str = "l2",
         public_batch_size: int = 64,
         warm_start_steps: int = 0,
+        **dpsgd,
     ):
-        super().__init__(
-            epsilon, delta, noise_multiplier, max_grad_norm, accountant, poisson_sampling, secure_mode, "fast"
-        )
+        """`dpsgd`: DPSGD's keys but grad_sample (always torch.func here); noise_multiplier is the paper's sigma."""
+        if "grad_sample" in dpsgd:
+            raise ConfigError("grad_sample", "dp-GAN's per-sample gradient penalty needs torch.func: remove the key")
+        super().__init__(**dpsgd, grad_sample="fast")
+        noise_multiplier = dpsgd.get("noise_multiplier")
         if not (n_groups_clip in GROUPINGS or (isinstance(n_groups_clip, int) and n_groups_clip >= 1)):
             raise ConfigError(
                 "n_groups_clip", f"must be a positive integer, by_layer or weight_bias, got {n_groups_clip!r}"
@@ -247,13 +243,6 @@ class DPGAN(DPSGD):
             gp_weight=regularizer.weight,
         )
         return self.step
-
-    def state(self) -> dict[str, Any]:
-        return {**super().state(), "warm_started": self.warm_started}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        super().load_state(state)
-        self.warm_started = bool(state.get("warm_started", self.warm_started))
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

@@ -24,7 +24,7 @@ import torch
 
 from ..errors import ConfigError
 from ..training.step import AdversarialStep, StepContext
-from .accounted import Accounted
+from .accounted import Accounted, check_budget
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 #: how per-sample gradients are computed: Opacus' per-layer hooks (the reference) or torch.func (fast_dp_step.py)
@@ -114,12 +114,7 @@ class DPSGD(Accounted):
     ):
         if grad_sample not in GRAD_SAMPLE:
             raise ConfigError("grad_sample", f"must be one of {', '.join(GRAD_SAMPLE)}, got {grad_sample!r}")
-        if noise_multiplier is None and (epsilon is None or not epsilon > 0):
-            raise ConfigError("epsilon", f"must be > 0 (or give privacy.noise_multiplier), got {epsilon!r}")
-        if noise_multiplier is not None and not noise_multiplier >= 0:
-            raise ConfigError("noise_multiplier", f"must be >= 0, got {noise_multiplier!r}")
-        if not isinstance(delta, (int, float)) or not 0 < delta < 1:
-            raise ConfigError("delta", f"must be in (0, 1) (exclusive), got {delta!r}")
+        check_budget(epsilon, noise_multiplier, delta)
         if not max_grad_norm > 0:
             raise ConfigError("max_grad_norm", f"must be > 0, got {max_grad_norm!r}")
         if accountant not in ACCOUNTANTS:

@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 from ..training.step import AdversarialStep, StepContext
-from .accounted import Accounted
+from .accounted import Accounted, check_budget
 from .group_classifier import equal_groups
 from .privgan import DiscriminatorSet
 
@@ -135,12 +135,9 @@ class GSWGAN(Accounted):
         warm_start_steps: int = 0,
         accounting: str = "joint",
     ):
-        if noise_multiplier is None and (epsilon is None or not epsilon > 0):
-            raise ConfigError("epsilon", f"must be > 0 (or give privacy.noise_multiplier), got {epsilon!r}")
-        if noise_multiplier is not None and not noise_multiplier > 0:
-            raise ConfigError("noise_multiplier", f"must be > 0, got {noise_multiplier!r}")
-        if not 0 < delta < 1:
-            raise ConfigError("delta", f"must be in (0, 1), got {delta!r}")
+        check_budget(epsilon, noise_multiplier, delta)
+        if noise_multiplier == 0:  # a zero row multiplier would make the joint accounting's sigma / sqrt(B) zero too
+            raise ConfigError("noise_multiplier", "must be > 0 (GS-WGAN's guarantee is the noise on G's gradient)")
         if not clip > 0:
             raise ConfigError("clip", f"must be > 0, got {clip!r}")
         if not isinstance(n_discriminators, int) or n_discriminators < 1:
@@ -241,13 +238,6 @@ class GSWGAN(Accounted):
     @torch.no_grad()
     def d_views(self, D, x, y):
         return D.views(x, y)
-
-    def state(self) -> dict[str, Any]:
-        return {**super().state(), "warm_started": self.warm_started}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        super().load_state(state)
-        self.warm_started = bool(state.get("warm_started", self.warm_started))
 
     def describe(self) -> dict[str, Any]:
         out = {
