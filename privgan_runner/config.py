@@ -22,9 +22,13 @@ OmegaConf.register_new_resolver("wu_lr", wu_lr, replace=True)
 
 
 def hydra_record_folder(stages) -> str:
-    """Where Hydra records a job's config: `.hydra` for a training job, `.hydra-attack` for a re-attack, so
-    re-attacking never overwrites the record of the job that trained the model."""
-    return ".hydra" if "train" in list(stages) else ".hydra-attack"
+    """Where Hydra writes a job's config record: a folder of this process's own (run_folder.PENDING_RECORD),
+    which the job renames to `.hydra` (training) or `.hydra-attack` (a re-attack) once it holds the folder's
+    lock and is accepted -- so neither a re-attack nor a refused job overwrites the training job's record.
+    Called in the process that runs the job (a launcher's worker included)."""
+    import os
+
+    return f".hydra-pending-{os.getpid()}"
 
 
 OmegaConf.register_new_resolver("hydra_record_folder", hydra_record_folder, replace=True)

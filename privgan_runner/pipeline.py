@@ -109,8 +109,20 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
 
     `overrides`: the overrides the user gave (Hydra's task overrides on the command line). With them, a
     re-attack (no `train` stage) takes the trained model's configuration from the run folder's job.json
-    and only the attack, metric and execution keys from the command line."""
+    and only the attack, metric and execution keys from the command line.
+
+    The job holds the folder's lock throughout (run_folder.FolderLock): a second process on the same folder
+    is refused before it reads or writes anything there."""
     folder = RunFolder(_run_dir(run_dir))
+    folder.path.mkdir(parents=True, exist_ok=True)
+    try:
+        with folder.lock():
+            return _run_holding(folder, cfg, overrides)
+    finally:
+        folder.drop_pending_record()  # a refused or skipped job's Hydra record (an accepted one was adopted)
+
+
+def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None) -> Results:
     try:
         cfg = apply_trainer_profile(cfg)
         if "train" not in cfg.stages and overrides is not None:
@@ -119,7 +131,6 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     except ConfigError as exc:
         _refused(folder, "config", exc)
         raise
-    folder.path.mkdir(parents=True, exist_ok=True)
     config, trains = OmegaConf.to_container(cfg, resolve=True), "train" in cfg.stages
     finished = check_run_folder(folder.path, config, trains, resume=bool(cfg.get("resume", True)))
     if finished is not None:
@@ -150,6 +161,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     except (ConfigError, DatasetNotFoundError) as exc:
         _refused(folder, stage, exc)
         raise
+    folder.adopt_record(trains)
     if trains:  # the folder is this job's now: an earlier attempt's results.json is stale
         record_job(folder.path, config)
         folder.results_file.unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 """The run folder: what a job leaves behind, where, and which job it belongs to (docs/results.md).
 
-    .hydra/               Hydra's record of the training job (a re-attack writes .hydra-attack/ instead)
+    .hydra/               Hydra's record of the training job (a re-attack's is .hydra-attack/; each is written
+                          to .hydra-pending-<pid>/ and renamed once the job holds the folder and is accepted)
     status.json           running | completed | collapsed | failed | ..., the stage and a message
     job.json              the resolved config of the job this folder belongs to
     membership.npz        member_idx, nonmember_idx and the index sets attacks drew
@@ -20,8 +21,11 @@ seeds or overrides into the same folder) is refused before anything in it is tou
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -70,12 +74,47 @@ class RunFolder:
         return self.scores_dir / f"{attack}.npz"
 
     def write_status(self, status: str, stage: str, message: str = "") -> None:
+        """status.json, naming this process (the lock's holder, for a job refused by the lock)."""
         from .io import write_json
 
         write_json(
             self.status_file,
-            {"status": status, "stage": stage, "message": message, "time": time.strftime("%Y-%m-%dT%H:%M:%S")},
+            {
+                "status": status,
+                "stage": stage,
+                "message": message,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            },
         )
+
+    def pending_record(self) -> Path:
+        """Where Hydra recorded this process's job (config.hydra_record_folder)."""
+        return self.path / f".hydra-pending-{os.getpid()}"
+
+    def adopt_record(self, trains: bool) -> None:
+        """The accepted job's Hydra record becomes the folder's: `.hydra` for training, `.hydra-attack` for a
+        re-attack (the training job's `.hydra` stays)."""
+        import shutil
+
+        pending = self.pending_record()
+        if not pending.is_dir():  # run outside Hydra: no record to adopt
+            return
+        target = self.path / (".hydra" if trains else ".hydra-attack")
+        if target.exists():
+            shutil.rmtree(target)
+        pending.rename(target)
+
+    def drop_pending_record(self) -> None:
+        """A refused or skipped job leaves no record behind."""
+        import shutil
+
+        shutil.rmtree(self.pending_record(), ignore_errors=True)
+
+    def lock(self) -> FolderLock:
+        """Hold this folder for the job (FolderLock); raises RunFolderError while another process holds it."""
+        return FolderLock(self).acquire()
 
     def status(self) -> dict | None:
         return _read(self.status_file)
@@ -115,6 +154,47 @@ class RunFolder:
         for f in stale:
             f.unlink()
         return sorted(f.stem for f in stale)
+
+
+class FolderLock:
+    """An OS lock (flock) on the run folder itself, held while a job works in it.
+
+    A second process on the same folder -- a requeued job while the old one still runs, a sweep started
+    twice -- is refused at once, naming the holder's pid and host from status.json, and touches nothing.
+    The kernel drops the lock when its holder dies (SIGKILL included), so a killed job's folder is taken
+    over by the next one, as a requeue needs. flock on a network file system may be local to one host:
+    two hosts on one NFS folder are not excluded."""
+
+    def __init__(self, folder: RunFolder):
+        self.folder, self.fd = folder, None
+
+    def acquire(self) -> FolderLock:
+        fd = os.open(self.folder.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = self.folder.status() or {}
+            who = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}"
+            raise RunFolderError(
+                f"run folder {self.folder.path}",
+                f"another job is running in it ({who}, {holder.get('status', '?')} at stage "
+                f"{holder.get('stage', '?')} since {holder.get('time', '?')}): wait for it, stop it, or choose "
+                "another hydra.run.dir",
+            ) from None
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the lock
+            self.fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:

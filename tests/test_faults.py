@@ -1,0 +1,114 @@
+"""Faults a cluster produces: two processes on one run folder, a killed lock holder, a bad job in a parallel
+sweep. Subprocesses run in their own session and are killed with their whole group whatever happens."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from privgan_runner.errors import RunFolderError
+from privgan_runner.run_folder import RunFolder
+
+SMOKE = ["+experiment=smoke", "trainer.progress=false", "trainer.device=cpu", "trainer.threads=1"]
+
+
+@contextmanager
+def spawned(args: list[str], cwd: Path):
+    """A child process in its own session; on leaving, it and everything it started are killed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _runner(*overrides: str) -> list[str]:
+    return [sys.executable, "-m", "privgan_runner", *overrides]
+
+
+def test_a_held_folder_refuses_a_second_holder_naming_the_first(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.write_status("running", "train")
+    with folder.lock():
+        with pytest.raises(RunFolderError, match=rf"another job is running in it \(pid {os.getpid()} on "):
+            RunFolder(tmp_path).lock()
+    RunFolder(tmp_path).lock().release()  # released: free again
+
+
+def test_a_killed_holders_lock_is_taken_over(tmp_path):
+    """SIGKILL leaves no chance to clean up; the kernel drops the lock with the process (a requeue's case)."""
+    holder = (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)"
+    )
+    with spawned([sys.executable, "-c", holder, str(tmp_path)], tmp_path) as proc:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderError):
+            RunFolder(tmp_path).lock()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    RunFolder(tmp_path).lock().release()
+
+
+@pytest.mark.slow
+def test_two_jobs_started_on_one_folder_one_trains_the_other_is_refused_at_once(tmp_path):
+    run = tmp_path / "run"
+    with spawned(_runner(*SMOKE, "trainer.epochs=400", f"hydra.run.dir={run}"), tmp_path) as first:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and first.poll() is None:
+            status = RunFolder(run).status() or {}
+            if status.get("stage") == "train":
+                break
+            time.sleep(0.1)
+        assert (RunFolder(run).status() or {}).get("pid") is not None, "the first job never started training"
+        started = time.monotonic()
+        second = subprocess.run(
+            _runner(*SMOKE, f"hydra.run.dir={run}"), cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        took = time.monotonic() - started
+        assert first.poll() is None, "the first job should still be training"
+        holder = RunFolder(run).status()["pid"]
+    assert second.returncode != 0 and f"pid {holder} on" in second.stderr, second.stderr[-2000:]
+    assert took < 30  # interpreter start and imports; no training
+    overrides = (run / ".hydra" / "overrides.yaml").read_text()
+    assert "trainer.epochs=400" in overrides  # the refused job did not overwrite the running job's record
+    assert not list(run.glob(".hydra-pending-*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "launcher", [["hydra/launcher=local", "hydra.launcher.n_jobs=2"], ["hydra/launcher=submitit_local"]]
+)
+def test_a_bad_job_in_a_parallel_sweep_is_recorded_failed_and_the_good_one_completes(tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    with spawned(
+        _runner(
+            "-m",
+            *launcher,
+            *SMOKE,
+            "trainer.batch_size=-4,16",
+            "attack=[white_box]",
+            "metric=[gen_gap]",
+            f"hydra.sweep.dir={sweep}",
+        ),
+        tmp_path,
+    ) as proc:
+        out, _ = proc.communicate(timeout=400)
+    assert proc.returncode != 0, out[-2000:]  # the sweep reports the failure ...
+    bad = json.loads((sweep / "0" / "status.json").read_text())
+    good = json.loads((sweep / "1" / "results.json").read_text())
+    assert bad["status"] == "failed" and "trainer.batch_size" in bad["message"]  # ... recorded in its folder
+    assert good["status"] == "completed", out[-2000:]
