@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..training.step import AdversarialStep, StepContext
 from .dpsgd import DPSGD
 from .fast_dp_step import FastDPStep, one_record
-from .per_sample import group_norms, per_sample_gradients, sanitize
+from .per_sample import accounted_noise_multiplier, group_norms, per_sample_gradients
 
 GROUPINGS = ("by_layer", "weight_bias")
 GROUP_BOUNDS = ("l2", "mean")
@@ -83,14 +83,8 @@ class DPGANStep(FastDPStep):
         slope = torch.func.grad(lambda inp: call(one_record(inp), one_record(y), one_record(c)).sum())(x_hat)
         return loss + self.gp_weight * (slope.flatten().norm(2) - 1).pow(2)
 
-    def vmap_update(self, x, y, c, fake, y_fake, c_fake):
-        """(noised mean gradient, D loss with its penalty, groups): the logged d_loss includes the penalty."""
-        grads, losses = self.per_pair(x, y, c, fake, y_fake, c_fake)
-        groups, bounds, sigma = self.clipping(grads)
-        noised = sanitize(grads, self.order, groups, bounds, sigma, self.batch_size, self.secure_mode)
-        return noised, losses.mean(), len(groups)
-
     def per_pair(self, x, y, c, fake, y_fake, c_fake):
+        """Each pair with its own interpolation weight alpha (the logged d_loss includes the penalty)."""
         alpha = torch.rand(x.shape[0], *([1] * (x.dim() - 1)), device=x.device, dtype=x.dtype)
         return per_sample_gradients(self.D, self.pair_loss, (x, y, c, fake, y_fake, c_fake, alpha))
 
@@ -227,7 +221,7 @@ class DPGAN(DPSGD):
         k = self.n_groups_clip
         self.n_groups = k if isinstance(k, int) else len(fixed_groups(order, k))
         if self.given_noise_multiplier is not None:
-            self.noise_multiplier = self.given_noise_multiplier / math.sqrt(self.n_groups)
+            self.noise_multiplier = accounted_noise_multiplier(self.given_noise_multiplier, self.n_groups)
         self.plan(ctx)  # the accounted multiplier, from the target epsilon unless given
         self.group_noise_multiplier = self.noise_multiplier * math.sqrt(self.n_groups)
         self.step = self.fast_step(

@@ -67,8 +67,12 @@ class FastDPStep(DPStep):
         std = self.noise_multiplier * self.max_grad_norm
         return noised_mean(summed, self.order, std, self.batch_size, self.secure_mode), d_loss[0].detach()
 
+    def per_pair(self, x, y, c, fake, y_fake, c_fake):
+        """({parameter: [B, ...]} per-pair gradients, per-pair losses [B]) by vmap(grad) of `pair_loss`."""
+        return per_sample_gradients(self.D, self.pair_loss, (x, y, c, fake, y_fake, c_fake))
+
     def vmap_update(self, x, y, c, fake, y_fake, c_fake):
-        grads, losses = per_sample_gradients(self.D, self.pair_loss, (x, y, c, fake, y_fake, c_fake))
+        grads, losses = self.per_pair(x, y, c, fake, y_fake, c_fake)
         groups, bounds, sigma = self.clipping(grads)
         noised = sanitize(grads, self.order, groups, bounds, sigma, self.batch_size, self.secure_mode)
         return noised, losses.mean(), len(groups)
