@@ -280,8 +280,12 @@ def _finish(cfg, parts: Components, results: Results, folder: RunFolder, stage: 
 
 
 def _refused(folder: RunFolder, stage: str, exc: Exception) -> None:
-    """A job refused before its work: status.json alone says why (a sweep's report still sees the job)."""
+    """A job refused before its work: status.json says why. In a folder no job has trained in, Hydra's record
+    of the refused job is kept as `.hydra`, so a sweep's report still sees the job with its configuration; a
+    folder that holds a trained job keeps that job's record."""
     folder.path.mkdir(parents=True, exist_ok=True)
+    if not folder.job_file.exists():
+        folder.adopt_record(trains=True)
     folder.write_status("failed", stage, str(exc))
 
 

@@ -112,3 +112,33 @@ def test_a_bad_job_in_a_parallel_sweep_is_recorded_failed_and_the_good_one_compl
     good = json.loads((sweep / "1" / "results.json").read_text())
     assert bad["status"] == "failed" and "trainer.batch_size" in bad["message"]  # ... recorded in its folder
     assert good["status"] == "completed", out[-2000:]
+
+
+def _refused_job(run: Path, *overrides: str) -> None:
+    """A job whose dataset is missing, run with a Hydra record pending as the launcher leaves it."""
+    from privgan_runner.errors import DatasetNotFoundError
+    from privgan_runner.pipeline import run as run_pipeline
+
+    from .conftest import compose_config
+
+    pending = RunFolder(run).pending_record()
+    pending.mkdir(parents=True)
+    (pending / "config.yaml").write_text("dataset:\n  name: cifar10\n")
+    cfg = compose_config(*SMOKE, "dataset=cifar10", f"++dataset.root={run}/none", *overrides)
+    with pytest.raises(DatasetNotFoundError):
+        run_pipeline(cfg, run_dir=run)
+    assert not pending.exists()
+
+
+def test_a_job_refused_in_a_fresh_folder_keeps_its_hydra_record_for_the_report(tmp_path):
+    _refused_job(tmp_path)
+    assert json.loads((tmp_path / "status.json").read_text())["status"] == "failed"
+    assert "cifar10" in (tmp_path / ".hydra" / "config.yaml").read_text()  # the report's row names the job
+
+
+def test_a_job_refused_in_a_trained_folder_leaves_that_jobs_record(tmp_path):
+    (tmp_path / "job.json").write_text(json.dumps({"config": {"dataset": {"name": "digits"}}}))
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("dataset:\n  name: digits\n")
+    _refused_job(tmp_path, "resume=false")  # resume=false: past the folder check, refused for its dataset
+    assert "digits" in (tmp_path / ".hydra" / "config.yaml").read_text()
