@@ -93,15 +93,28 @@ def test_fashion_mnist_resizes(tmp_path):
     assert ds.load().images.shape == (18, 1, 32, 32)
 
 
-def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path):
-    ds = FashionMNIST(image_size=28, root=str(tmp_path / "nowhere"))
+def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no dataset.root: ./data, then the system folders
+    ds = FashionMNIST(image_size=28)
     ds.system_folders = (str(tmp_path / "system"),)
     with pytest.raises(DatasetNotFoundError) as err:
         ds.load()
     text = str(err.value)
-    assert str(tmp_path / "nowhere" / "FashionMNIST" / "raw") in text
+    assert "data/FashionMNIST/raw" in text
     assert str(tmp_path / "system") in text
     assert "download" in text and "apt-get install dataset-fashion-mnist" in text
+
+
+def test_a_given_root_without_the_dataset_is_refused_not_replaced_by_the_system_copy(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _fixture(tmp_path / "system")  # a copy the default search would find
+    ds = FashionMNIST(image_size=28, root=str(tmp_path / "nowhere"))
+    ds.system_folders = (str(tmp_path / "system"),)
+    with pytest.raises(DatasetNotFoundError) as err:
+        ds.load()
+    assert str(tmp_path / "nowhere") in str(err.value) and str(tmp_path / "system") not in str(err.value)
+    ds.root = None  # not given: the system copy is found, and the pool says where it came from
+    assert ds.load().source == str(tmp_path / "system")
 
 
 def test_split_is_seeded_disjoint_and_saved(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,6 +13,8 @@ from ..errors import ConfigError, DatasetNotFoundError
 
 if TYPE_CHECKING:
     import torch
+
+DEFAULT_ROOT = "data"  # where datasets are looked for when dataset.root is not given
 
 
 @dataclass
@@ -25,6 +28,8 @@ class ImagePool:
     groups: np.ndarray | None = None
     #: a provider's partition: the groups whose records are the members (None = draw from the seed)
     member_groups: np.ndarray | None = None
+    #: where the records came from (the folder the files were found in, or the package that ships them)
+    source: str = ""
 
     _digest: str | None = field(default=None, repr=False, compare=False)
 
@@ -61,11 +66,23 @@ class ImageDataset:
         self.image_size = image_size
         self.root = root
 
+    @property
+    def root_folder(self) -> Path:
+        """`dataset.root`, or ./data when it is not given."""
+        return Path(self.root or DEFAULT_ROOT).expanduser()
+
+    def fallback_folders(self, *folders) -> list[Path]:
+        """Further places to look (a system package, a library's cache) only when no `dataset.root` was given:
+        a root the user names is the only place looked in, so a wrong one is refused, never silently replaced."""
+        return [] if self.root is not None else [Path(f).expanduser() for f in folders]
+
     def load(self) -> ImagePool:
         raise NotImplementedError
 
 
-def to_pool(pixels: np.ndarray, labels: np.ndarray, image_size: int, n_classes: int, max_value: float) -> ImagePool:
+def to_pool(
+    pixels: np.ndarray, labels: np.ndarray, image_size: int, n_classes: int, max_value: float, source: str = ""
+) -> ImagePool:
     """uint8/float pixels [N, H, W] or [N, H, W, C] in [0, max_value] -> pool in [-1, 1] at image_size."""
     import torch
     import torch.nn.functional as F
@@ -81,7 +98,7 @@ def to_pool(pixels: np.ndarray, labels: np.ndarray, image_size: int, n_classes: 
             x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=x.shape[-1] > image_size
         ).clamp_(-1.0, 1.0)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    return ImagePool(images=x.contiguous(), labels=y, n_classes=n_classes)
+    return ImagePool(images=x.contiguous(), labels=y, n_classes=n_classes, source=source)
 
 
 def not_found(what: str, folders, how_to_get: str, *extra_lines: str) -> DatasetNotFoundError:

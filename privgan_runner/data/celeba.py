@@ -25,7 +25,7 @@ class CelebA(ImageDataset):
     def __init__(
         self,
         image_size: int = 64,
-        root: str | None = "data",
+        root: str | None = None,
         crop: int = 108,
         max_images: int | None = 50_000,
         download: bool = False,
@@ -36,8 +36,7 @@ class CelebA(ImageDataset):
         self.crop, self.max_images, self.download = crop, max_images, download
 
     def candidate_folders(self) -> list[Path]:
-        root = Path(self.root or ".").expanduser()
-        return [root / "celeba" / "img_align_celeba", root / "img_align_celeba"]
+        return [self.root_folder / "celeba" / "img_align_celeba", self.root_folder / "img_align_celeba"]
 
     def locate(self) -> list[Path] | None:
         for folder in self.candidate_folders():
@@ -53,7 +52,7 @@ class CelebA(ImageDataset):
             try:
                 import torchvision.datasets as tvd
 
-                tvd.CelebA(str(Path(self.root or ".").expanduser()), split="all", download=True)
+                tvd.CelebA(str(self.root_folder), split="all", download=True)
                 why = "downloaded, but the images were not found afterwards"
             except Exception as exc:  # no network, or Google Drive's quota: say so
                 why = f"{type(exc).__name__}: {exc}"
@@ -69,5 +68,10 @@ class CelebA(ImageDataset):
             )
         pixels = [center_crop_resize(path, self.crop, self.image_size) for path in files]
         return to_pool(
-            np.stack(pixels), np.zeros(len(files), dtype=np.int64), self.image_size, self.n_classes, max_value=255.0
+            np.stack(pixels),
+            np.zeros(len(files), dtype=np.int64),
+            self.image_size,
+            self.n_classes,
+            max_value=255.0,
+            source=str(files[0].parent),
         )

@@ -21,13 +21,12 @@ class CIFAR10(ImageDataset):
     channels = 3
     n_classes = 10
 
-    def __init__(self, image_size: int = 32, root: str | None = "data", download: bool = False):
+    def __init__(self, image_size: int = 32, root: str | None = None, download: bool = False):
         super().__init__(image_size, root)
         self.download = download
 
     def candidate_folders(self) -> list[Path]:
-        root = Path(self.root or ".").expanduser()
-        return [root / "cifar-10-batches-py", root]
+        return [self.root_folder / "cifar-10-batches-py", self.root_folder]
 
     def locate(self) -> Path | None:
         return next((f for f in self.candidate_folders() if all((f / b).is_file() for b in BATCHES)), None)
@@ -39,7 +38,7 @@ class CIFAR10(ImageDataset):
             try:
                 import torchvision.datasets as tvd
 
-                tvd.CIFAR10(str(Path(self.root or ".").expanduser()), train=True, download=True)
+                tvd.CIFAR10(str(self.root_folder), train=True, download=True)
                 why = "downloaded, but the batches were not found afterwards"
             except Exception as exc:  # no network: say so
                 why = f"{type(exc).__name__}: {exc}"
@@ -58,4 +57,11 @@ class CIFAR10(ImageDataset):
                 batch = pickle.load(f, encoding="latin1")
             data.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             labels.extend(batch["labels"])
-        return to_pool(np.concatenate(data), np.asarray(labels), self.image_size, self.n_classes, max_value=255.0)
+        return to_pool(
+            np.concatenate(data),
+            np.asarray(labels),
+            self.image_size,
+            self.n_classes,
+            max_value=255.0,
+            source=str(folder),
+        )

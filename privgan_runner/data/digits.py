@@ -13,4 +13,11 @@ class Digits(ImageDataset):
         from sklearn.datasets import load_digits
 
         bunch = load_digits()
-        return to_pool(bunch.images, bunch.target, self.image_size, self.n_classes, max_value=16.0)
+        return to_pool(
+            bunch.images,
+            bunch.target,
+            self.image_size,
+            self.n_classes,
+            max_value=16.0,
+            source="sklearn.datasets.load_digits",
+        )

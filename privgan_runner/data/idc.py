@@ -23,14 +23,14 @@ class IDC(ImageDataset):
     channels = 3
     n_classes = 0
 
-    def __init__(self, image_size: int = 32, root: str | None = "data", split_file: str | None = None, label: int = 1):
+    def __init__(self, image_size: int = 32, root: str | None = None, split_file: str | None = None, label: int = 1):
         super().__init__(image_size, root)
         if label not in (0, 1):
             raise ConfigError("label", f"must be 0 or 1 (1 = IDC positive), got {label!r}")
         self.split_file, self.label = split_file, label
 
     def candidate_folders(self) -> list[Path]:
-        root = Path(self.root or ".").expanduser()
+        root = self.root_folder
         return [root / "IDC_regular_ps50_idx5", root / "idc", root]
 
     def locate(self) -> list[Path] | None:
@@ -91,7 +91,12 @@ class IDC(ImageDataset):
                 )
         groups = np.array([p.parent.parent.name for p in files])
         pool = to_pool(
-            np.stack(pixels), np.zeros(len(files), dtype=np.int64), self.image_size, self.n_classes, max_value=255.0
+            np.stack(pixels),
+            np.zeros(len(files), dtype=np.int64),
+            self.image_size,
+            self.n_classes,
+            max_value=255.0,
+            source=str(files[0].parent.parent.parent),
         )
         pool.groups = groups
         if self.split_file:

@@ -44,13 +44,13 @@ class IdxDataset(ImageDataset):
     system_folders: tuple[str, ...] = ()
     how_to_get = ""
 
-    def __init__(self, image_size: int = 28, root: str | None = "data", download: bool = False):
+    def __init__(self, image_size: int = 28, root: str | None = None, download: bool = False):
         super().__init__(image_size, root)
         self.download = download
 
     def candidate_folders(self) -> list[Path]:
-        root = Path(self.root or ".").expanduser()
-        return [root / self.torchvision_folder / "raw", root, *map(Path, self.system_folders)]
+        root = self.root_folder
+        return [root / self.torchvision_folder / "raw", root, *self.fallback_folders(*self.system_folders)]
 
     def locate(self) -> list[Path] | None:
         for folder in self.candidate_folders():
@@ -65,9 +65,7 @@ class IdxDataset(ImageDataset):
 
         try:
             for train in (True, False):
-                getattr(tvd, self.torchvision_folder)(
-                    str(Path(self.root or ".").expanduser()), train=train, download=True
-                )
+                getattr(tvd, self.torchvision_folder)(str(self.root_folder), train=train, download=True)
         except Exception as exc:  # no network, a proxy, a checksum: all mean "not here"
             return f"{type(exc).__name__}: {exc}"
         return None
@@ -89,4 +87,4 @@ class IdxDataset(ImageDataset):
         train_x, train_y, test_x, test_y = (read_idx(p) for p in paths)
         pixels = np.concatenate([train_x, test_x])
         labels = np.concatenate([train_y, test_y])
-        return to_pool(pixels, labels, self.image_size, self.n_classes, max_value=255.0)
+        return to_pool(pixels, labels, self.image_size, self.n_classes, max_value=255.0, source=str(paths[0].parent))

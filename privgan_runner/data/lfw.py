@@ -23,13 +23,13 @@ class LFW(ImageDataset):
     channels = 3
     n_classes = 0  # identities are not classes a GAN is conditioned on
 
-    def __init__(self, image_size: int = 64, root: str | None = "data", crop: int = 150):
+    def __init__(self, image_size: int = 64, root: str | None = None, crop: int = 150):
         super().__init__(image_size, root)
         self.crop = crop
 
     def candidate_folders(self) -> list[Path]:
-        root = Path(self.root or ".").expanduser()
-        bases = [root, root / "lfw-py", Path.home() / "scikit_learn_data" / "lfw_home"]
+        root = self.root_folder
+        bases = [root, root / "lfw-py", *self.fallback_folders("~/scikit_learn_data/lfw_home")]
         return [root] + [base / tree for base in bases for tree in TREES]
 
     def locate(self) -> list[Path] | None:
@@ -53,4 +53,11 @@ class LFW(ImageDataset):
         pixels = [center_crop_resize(path, self.crop, self.image_size) for path in files]
         identity = {name: i for i, name in enumerate(sorted({p.parent.name for p in files}))}
         labels = np.array([identity[p.parent.name] for p in files])
-        return to_pool(np.stack(pixels), labels, self.image_size, self.n_classes, max_value=255.0)
+        return to_pool(
+            np.stack(pixels),
+            labels,
+            self.image_size,
+            self.n_classes,
+            max_value=255.0,
+            source=str(files[0].parent.parent),
+        )

@@ -28,4 +28,11 @@ class LFWSubset(ImageDataset):
                 "pip install scikit-image",
             ) from None
         faces = data.lfw_subset()[:N_FACES]
-        return to_pool(faces, np.zeros(N_FACES, dtype=np.int64), self.image_size, self.n_classes, max_value=1.0)
+        return to_pool(
+            faces,
+            np.zeros(N_FACES, dtype=np.int64),
+            self.image_size,
+            self.n_classes,
+            max_value=1.0,
+            source="skimage.data.lfw_subset",
+        )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnreadableFileError
 from ..io import write_npz
 
 
@@ -30,9 +30,18 @@ class Membership:
 
     @classmethod
     def load(cls, path: Path) -> Membership:
-        with np.load(path) as f:
-            extra = {k: f[k] for k in f.files if k not in ("member_idx", "nonmember_idx")}
-            return cls(member_idx=f["member_idx"], nonmember_idx=f["nonmember_idx"], extra=extra)
+        try:
+            with np.load(path) as f:
+                extra = {k: f[k] for k in f.files if k not in ("member_idx", "nonmember_idx")}
+                return cls(member_idx=f["member_idx"], nonmember_idx=f["nonmember_idx"], extra=extra)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # truncated zip, a member missing, not an npz at all
+            raise UnreadableFileError(
+                "resume",
+                f"the split {path} cannot be read ({type(exc).__name__}: {exc}); without it no figure of the trained "
+                "model can be computed. Train the job again with resume=false.",
+            ) from None
 
 
 def split_pool(

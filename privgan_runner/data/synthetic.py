@@ -43,4 +43,6 @@ class Synthetic(ImageDataset):
         texture = rng.uniform(0.0, 0.35, size=(n, s, s, self.channels))
         tint = rng.uniform(0.6, 1.0, size=(n, 1, 1, self.channels))
         pixels = np.clip(blob[..., None] * tint + texture, 0.0, 1.0).astype(np.float32)
-        return to_pool(pixels, labels, s, self.n_classes, max_value=1.0)
+        return to_pool(
+            pixels, labels, s, self.n_classes, max_value=1.0, source=f"generated (generator_seed {self.generator_seed})"
+        )
