@@ -148,6 +148,12 @@ class DPSGD(Accounted):
                 f"{regularizer.name} differentiates D's input gradient (a double "
                 "backward), which Opacus' per-sample gradient hooks do not support",
             )
+        if self.grad_sample == "opacus" and regularizer is not None and regularizer.reparametrizes_weights:
+            raise ConfigError(
+                "regularizer",
+                f"{regularizer.name} reparametrizes D's weights with buffers (its power iteration), which Opacus' "
+                "per-sample gradient hooks do not support",
+            )
         if regularizer is not None and regularizer.has_penalty:
             raise ConfigError(
                 "regularizer",

@@ -14,6 +14,8 @@ class Regularizer:
     name: str = ""
     #: the penalty differentiates D's output w.r.t. its input (double backward)
     needs_double_backward: bool = False
+    #: `wrap` replaces D's weights by a function of new parameters and buffers (torch parametrizations)
+    reparametrizes_weights: bool = False
 
     @property
     def has_penalty(self) -> bool:

@@ -15,6 +15,8 @@ from .base import Regularizer, replace_batchnorm
 
 
 class SpectralNorm(Regularizer):
+    reparametrizes_weights = True
+
     def __init__(self, n_power_iterations: int = 1, remove_batchnorm: bool = True):
         if not isinstance(n_power_iterations, int) or n_power_iterations < 1:
             raise ConfigError("n_power_iterations", f"must be a positive integer, got {n_power_iterations!r}")
