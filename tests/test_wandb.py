@@ -143,3 +143,25 @@ def test_a_sweeps_wandb_runs_have_distinct_names_a_group_and_tags(tmp_path, monk
     assert {m["project"] for m in metas} == {"from-env"}
     _, summary = config_and_summary(next(sweep.glob("0/wandb/offline-run-*/run-*.wandb")))
     assert summary["white_box/auc_ci_low"] <= summary["white_box/auc"] <= summary["white_box/auc_ci_high"]
+
+
+@pytest.mark.slow  # waits for W&B's connection attempt to time out
+def test_a_key_without_a_network_logs_offline_and_no_secret_reaches_the_run_folder(tiny_run, monkeypatch):
+    """The automatic mode goes online with a key; unreachable, it falls back to offline instead of failing the
+    job. The key from the environment appears in no file of the run folder (results, job, logs, W&B's files)."""
+    secret = "dummy-secret-key-0123456789abcdef0123456789abcdef"
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_API_KEY", secret)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("WANDB_INIT_TIMEOUT", "5")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_dummy_token_value_42")
+    results, run_dir = tiny_run("logger=wandb", "logger.project=test")
+    assert results["status"] == "completed"
+    (offline,) = list((run_dir / "wandb").glob("offline-run-*"))
+    config, summary = config_and_summary(next(offline.glob("run-*.wandb")))
+    assert summary["white_box/auc"] == pytest.approx(results["attacks"]["white_box"]["auc"])
+    files = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert len(files) > 10
+    leaked = [p for p in files if secret.encode() in p.read_bytes() or b"hf_dummy_token_value_42" in p.read_bytes()]
+    assert not leaked

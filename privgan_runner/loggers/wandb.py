@@ -9,14 +9,16 @@ folders) and the date; a job's name is the experiment and its overrides within t
 the dataset, objective, regularizer and privacy mechanism, plus `tags`.
 `project`, `entity`, `mode` left null follow WANDB_PROJECT, WANDB_ENTITY, WANDB_MODE when set. `mode`:
 online | offline | disabled (no run is opened at all); by default offline unless an API key is
-configured (WANDB_API_KEY or a `wandb login`), so compute nodes without a network still record
-everything: sync later with `wandb sync <run folder>/wandb/offline-run-*`. The W&B run id is kept in the run folder
-(wandb/run_id), so a job started again there (a Slurm requeue) continues its W&B run instead of opening
-a second one.
+configured (WANDB_API_KEY or a `wandb login`), and offline too when the key is set but W&B cannot be
+reached (said in the log), so compute nodes without a network still record everything: sync later
+with `wandb sync <run folder>/wandb/offline-run-*`. The W&B run id is kept in the run folder
+(wandb/run_id), so a job started again there (a Slurm requeue) continues its W&B run instead of
+opening a second one.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -27,6 +29,7 @@ from ..errors import ConfigError
 from .base import Logger
 
 MODES = ("online", "offline", "disabled")
+log = logging.getLogger("privgan_runner")
 
 
 def _has_api_key() -> bool:
@@ -65,10 +68,9 @@ class WandbLogger(Logger):
         tags = [
             str((config.get(group) or {}).get("name")) for group in ("dataset", "objective", "regularizer", "privacy")
         ] + self.tags
-        self.run = wandb.init(
+        opened = dict(
             project=self.project,
             entity=self.entity,
-            mode=mode,
             group=self.group or _group(config),
             tags=list(dict.fromkeys(tags)),
             name=_job_name(config, run_dir),
@@ -78,6 +80,19 @@ class WandbLogger(Logger):
             resume="allow",
             reinit="finish_previous",
         )
+        try:
+            self.run = wandb.init(mode=mode, **opened)
+        except Exception as exc:  # no network on a compute node: the automatic mode must not fail the job
+            if self.mode is not None or mode != "online":
+                raise
+            log.warning(
+                "W&B could not be reached (%s: %s): logging offline in %s; upload later with `wandb sync`",
+                type(exc).__name__,
+                exc,
+                run_dir / "wandb",
+            )
+            wandb.teardown()  # the failed online run stays registered with W&B's service otherwise
+            self.run = wandb.init(mode="offline", **opened)
 
     def log(self, values: dict[str, float], step: int) -> None:
         if self.run is not None:

@@ -151,8 +151,8 @@ class DPSGD(Accounted):
         if self.grad_sample == "opacus" and regularizer is not None and regularizer.reparametrizes_weights:
             raise ConfigError(
                 "regularizer",
-                f"{regularizer.name} reparametrizes D's weights with buffers (its power iteration), which Opacus' "
-                "per-sample gradient hooks do not support",
+                f"{regularizer.name} reparametrizes D's weights with buffers (its power iteration): Opacus' hooks "
+                "cannot compute per-sample gradients through them",
             )
         if regularizer is not None and regularizer.has_penalty:
             raise ConfigError(
