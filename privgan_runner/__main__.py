@@ -19,6 +19,13 @@ def main(cfg: DictConfig) -> None:
             raise  # Hydra records this job as failed and runs the others; the run folder says why
         print(f"privgan_runner: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: status.json says interrupted; no traceback
+        signal_name = getattr(exc, "signal_name", "SIGINT")
+        print(
+            f"privgan_runner: interrupted ({signal_name}); started again, the job resumes from its checkpoint",
+            file=sys.stderr,
+        )
+        sys.exit(143 if signal_name == "SIGTERM" else 130)
 
 
 if __name__ == "__main__":

@@ -18,3 +18,20 @@ class DatasetNotFoundError(FileNotFoundError):
 
 class RunFolderError(ConfigError):
     """The run folder holds another job's work; raised before anything in it is touched."""
+
+
+class UnreadableFileError(RunFolderError):
+    """A file of the run folder cannot be read back (truncated, damaged); the message names the file and the
+    way out, the key the way out is set by."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The job was stopped by a signal (SIGTERM from a scheduler or `kill`); like Ctrl-C, it is not an error of
+    the job: status.json says `interrupted`, and started again the job resumes from its checkpoint."""
+
+    def __init__(self, signal_name: str):
+        self.signal_name = signal_name
+        super().__init__(signal_name)
+
+    def __reduce__(self):
+        return (type(self), (self.signal_name,))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import apply_trainer_profile, check_top_level, reattack_config
 from .console import print_summary
-from .errors import ConfigError, DatasetNotFoundError
+from .errors import ConfigError, DatasetNotFoundError, Interrupted, UnreadableFileError
 from .results import Figure, Results, describe
 from .run_folder import RunFolder, check_run_folder, record_job, training_identity
 from .seeds import derive
@@ -116,10 +117,35 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     folder = RunFolder(_run_dir(run_dir))
     folder.path.mkdir(parents=True, exist_ok=True)
     try:
-        with folder.lock():
+        with folder.lock(), _sigterm_interrupts():
             return _run_holding(folder, cfg, overrides)
     finally:
         folder.drop_pending_record()  # a refused or skipped job's Hydra record (an accepted one was adopted)
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM raises Interrupted in the job (as Ctrl-C raises KeyboardInterrupt), so status.json can say
+    `interrupted` and the lock and temporary files are released. A handler already installed (submitit's,
+    which requeues on preemption) is left in place, and so is everything outside the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) not in (
+        signal.SIG_DFL,
+        None,
+    ):
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Interrupted("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None) -> Results:
@@ -141,9 +167,14 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
 
     torch.set_num_threads(parts.trainer.job_threads())  # the job's share of the cores
     torch.manual_seed(cfg.seed)
+    # an earlier attempt of this job (check_run_folder: the folder holds no other) finished training and was
+    # stopped in its attacks or metrics: its model is loaded, not trained again
+    trained_before = (
+        trains and bool(cfg.get("resume", True)) and folder.job_file.is_file() and folder.last_checkpoint.is_file()
+    )
     stage = "data"
     try:  # refusals that need the data (a batch larger than the member set, ...) come before any write
-        dataset_pool, pool, membership, drawn = _load_data(cfg, parts, folder, train=trains)
+        dataset_pool, pool, membership, drawn = _load_data(cfg, parts, folder, train=trains and not trained_before)
         stage = "config"
         model_identity = training_identity(config)  # what a model of this job depends on, without the seed
         for attack in parts.attacks if "attack" in cfg.stages else ():  # e.g. LiRA's shadows: this configuration
@@ -166,7 +197,10 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
         record_job(folder.path, config)
         folder.results_file.unlink(missing_ok=True)
         if not cfg.get("resume", True):  # from scratch: no earlier checkpoint is picked up
-            folder.resume_checkpoint.unlink(missing_ok=True)
+            from .training.trainer import Checkpoint
+
+            Checkpoint(folder.resume_checkpoint).remove()
+            folder.last_checkpoint.unlink(missing_ok=True)
     if drawn:
         membership.save(folder.membership_file)
     folder.write_status("running", "setup")
@@ -185,11 +219,22 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
 
         stage = "train"
         folder.write_status("running", stage)
-        if trains:
+        if trains and not trained_before:
             train = _train(parts, G, D, pool, membership, folder, int(cfg.seed))
             results["privacy"] = parts.privacy.describe()  # now with what training spent
         else:  # the privacy record is training's: a re-attack keeps it as written
-            train, results["privacy"] = load_trained(folder, G, D, parts.privacy)
+            train, results["privacy"] = load_trained(
+                folder, G, D, parts.privacy, way_out="resume" if trains else "stages"
+            )
+            if trained_before:
+                log.info("%s: training finished in an earlier attempt; its model is loaded", folder.path)
+                train = {
+                    **train,
+                    "notes": [
+                        *train.get("notes", []),
+                        f"trained in an earlier attempt: loaded {folder.last_checkpoint}",
+                    ],
+                }
         results["train"] = {k: v for k, v in train.items() if k != "status"}
         if train["status"] == "collapsed":
             results.update(
@@ -223,6 +268,9 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
     except (ConfigError, DatasetNotFoundError) as exc:
         folder.write_status("failed", stage, str(exc))
         raise
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Interrupted): started again, the job resumes
+        folder.write_status("interrupted", stage, getattr(exc, "signal_name", "KeyboardInterrupt"))
+        raise
     except Exception as exc:
         results.update(status="failed", error=f"{type(exc).__name__}: {exc}", failed_stage=stage)
         _finish(cfg, parts, results, folder, stage, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
@@ -238,6 +286,7 @@ def _dataset_record(cfg, parts: Components, pool, membership) -> dict:
         "image_size": parts.dataset.image_size,
         "channels": parts.dataset.channels,
         "sha256": pool.content_hash(),
+        "source": pool.source,
     }
     if "public_idx" in membership.extra:
         record.update(n_public=len(membership.extra["public_idx"]), public_used=parts.privacy.uses_public_data)
@@ -409,7 +458,7 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
         },
     )
     folder.write_history(result.history)
-    resume.path.unlink(missing_ok=True)  # training is over: last.pt is the record
+    resume.remove()  # training is over: last.pt is the record
     return summary
 
 
@@ -419,9 +468,10 @@ def build_gan(parts: Components, n_classes: int):
     return G, parts.regularizer.wrap(D)
 
 
-def load_trained(folder: RunFolder, G, D, privacy) -> tuple[dict, dict]:
+def load_trained(folder: RunFolder, G, D, privacy, way_out: str = "stages") -> tuple[dict, dict]:
     """Loads the trained G and D (eval mode) and the mechanism's state from the run folder's checkpoint;
-    returns (training's summary, training's privacy record)."""
+    returns (training's summary, training's privacy record). An unreadable checkpoint is refused naming
+    the file and training again (`way_out`: the key of the job's own refusal)."""
     import torch
 
     if not folder.last_checkpoint.exists():
@@ -430,7 +480,17 @@ def load_trained(folder: RunFolder, G, D, privacy) -> tuple[dict, dict]:
             f"'train' is not among the stages, but there is no trained model at "
             f"{folder.last_checkpoint}: re-attack a run folder whose training finished",
         )
-    state = torch.load(folder.last_checkpoint, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(folder.last_checkpoint, map_location="cpu", weights_only=False)
+        missing = [k for k in ("G", "D", "train") if k not in state]
+        if missing:
+            raise KeyError(f"no {', '.join(missing)}")
+    except Exception as exc:  # truncated zip, bad pickle, foreign file
+        raise UnreadableFileError(
+            way_out,
+            f"the trained model {folder.last_checkpoint} cannot be read ({type(exc).__name__}: {exc}). Train "
+            "the job again with resume=false and stages including train.",
+        ) from None
     G.load_state_dict(state["G"])
     D.load_state_dict(state["D"])
     privacy.load_state(state.get("privacy", {}))

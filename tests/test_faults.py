@@ -67,13 +67,7 @@ def test_a_killed_holders_lock_is_taken_over(tmp_path):
 def test_two_jobs_started_on_one_folder_one_trains_the_other_is_refused_at_once(tmp_path):
     run = tmp_path / "run"
     with spawned(_runner(*SMOKE, "trainer.epochs=400", f"hydra.run.dir={run}"), tmp_path) as first:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and first.poll() is None:
-            status = RunFolder(run).status() or {}
-            if status.get("stage") == "train":
-                break
-            time.sleep(0.1)
-        assert (RunFolder(run).status() or {}).get("pid") is not None, "the first job never started training"
+        _wait_for_training(first, run)
         started = time.monotonic()
         second = subprocess.run(
             _runner(*SMOKE, f"hydra.run.dir={run}"), cwd=tmp_path, capture_output=True, text=True, timeout=120
@@ -86,6 +80,28 @@ def test_two_jobs_started_on_one_folder_one_trains_the_other_is_refused_at_once(
     overrides = (run / ".hydra" / "overrides.yaml").read_text()
     assert "trainer.epochs=400" in overrides  # the refused job did not overwrite the running job's record
     assert not list(run.glob(".hydra-pending-*"))
+
+
+def _wait_for_training(proc, run: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (RunFolder(run).status() or {}).get("stage") == "train":
+            return
+        time.sleep(0.1)
+    raise AssertionError("the job never started training")
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_the_job_interrupted_without_a_traceback_and_the_folder_free(tmp_path):
+    run = tmp_path / "run"
+    with spawned(_runner(*SMOKE, "trainer.epochs=400", f"hydra.run.dir={run}"), tmp_path) as proc:
+        _wait_for_training(proc, run)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "interrupted (SIGTERM)" in out and "Traceback" not in out, out[-2000:]
+    status = RunFolder(run).status()
+    assert (status["status"], status["stage"], status["message"]) == ("interrupted", "train", "SIGTERM")
+    RunFolder(run).lock().release()  # the lock went with the job
 
 
 @pytest.mark.slow
@@ -142,3 +158,28 @@ def test_a_job_refused_in_a_trained_folder_leaves_that_jobs_record(tmp_path):
     (tmp_path / ".hydra" / "config.yaml").write_text("dataset:\n  name: digits\n")
     _refused_job(tmp_path, "resume=false")  # resume=false: past the folder check, refused for its dataset
     assert "digits" in (tmp_path / ".hydra" / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        (["privacy=dpsgd", "regularizer=spectral_norm"], "regularizer"),
+        (["privacy=dpsgd", "regularizer=gradient_penalty"], "regularizer"),
+        (["privacy=dpsgd", "trainer.precision=bf16"], "trainer.precision"),
+        (["privacy=dpsgd", "trainer.channels_last=true"], "trainer.channels_last"),
+        (["trainer.batch_size=100000"], "trainer.batch_size"),
+        (["trainer.batch_size=-4"], "batch_size"),
+    ],
+)
+def test_a_refused_configuration_writes_nothing_but_the_refusal(tmp_path, overrides, key):
+    """Refusals come while the components are built or checked against the data: the folder gets status.json
+    (the refusal, for the report) and nothing else."""
+    from privgan_runner.errors import ConfigError
+    from privgan_runner.pipeline import run as run_pipeline
+
+    from .conftest import compose_config
+
+    with pytest.raises(ConfigError, match=key):
+        run_pipeline(compose_config(*SMOKE, *overrides), run_dir=tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["status.json"]
+    assert key in json.loads((tmp_path / "run" / "status.json").read_text())["message"]

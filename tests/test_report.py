@@ -200,3 +200,18 @@ def test_cli_errors_on_missing_path(tmp_path):
         [sys.executable, "-m", "privgan_runner.report", str(tmp_path / "nope")], capture_output=True, text=True
     )
     assert out.returncode == 2 and "no such run folder" in out.stderr
+
+
+def test_a_damaged_results_json_is_marked_unreadable_not_a_crash(tmp_path):
+    _run(tmp_path, "ok", "completed", auc=0.6, gap=1.0)
+    damaged = _run(tmp_path, "cut", "completed", regularizer="weight_clip", auc=0.9, gap=1.0)
+    text = (damaged / "results.json").read_text()
+    (damaged / "results.json").write_text(text[: len(text) // 2])  # a copy cut short
+    import yaml
+
+    (damaged / ".hydra").mkdir()
+    (damaged / ".hydra" / "config.yaml").write_text(yaml.safe_dump(json.loads(text)["config"]))
+    report = build_report([tmp_path], tmp_path / "out")
+    rows = {r["config"]["regularizer.name"]: r for r in report["table"]}
+    assert rows["weight_clip"]["figures"]["white_box.auc"] == "unreadable" and rows["weight_clip"]["failed"] == 1
+    assert rows["none"]["figures"]["white_box.auc"]["mean"] == pytest.approx(0.6)

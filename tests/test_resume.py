@@ -31,7 +31,7 @@ def test_killed_job_resumes_to_the_same_end(tiny_run, tmp_path, monkeypatch, pri
     with pytest.raises(KeyboardInterrupt):
         tiny_run(*RESUMABLE, *privacy, run_dir=tmp_path / "killed")
     killed = tmp_path / "killed"
-    assert json.loads((killed / "status.json").read_text())["status"] == "running"
+    assert json.loads((killed / "status.json").read_text())["status"] == "interrupted"
     saved = torch.load(killed / "checkpoints" / "resume.pt", weights_only=False)
     assert saved["epoch"] == 2 and saved["done"] == 8
 
@@ -185,3 +185,77 @@ def test_cli_refuses_a_used_folder_with_exit_2(tmp_path):
     second = run_cli(*TINY, "seed=5", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert second.returncode == 2 and "holds another job" in second.stderr and "seed: 0 -> 5" in second.stderr
     assert json.loads((run_dir / "results.json").read_text())["seed"] == 0
+
+
+def _figures(results: dict) -> dict:
+    return {"attacks": results["attacks"], "metrics": results["metrics"]}
+
+
+def test_an_unreadable_checkpoint_resumes_from_the_generation_before_it(tiny_run, tmp_path, monkeypatch):
+    from privgan_runner.errors import UnreadableFileError
+
+    straight, _ = tiny_run(*RESUMABLE, run_dir=tmp_path / "straight")
+    _kill_at(monkeypatch, 12)  # checkpoints after epochs 1 and 2: resume.prev.pt and resume.pt
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(*RESUMABLE, run_dir=tmp_path / "job")
+    monkeypatch.undo()
+    checkpoints = tmp_path / "job" / "checkpoints"
+    assert torch.load(checkpoints / "resume.prev.pt", weights_only=False)["epoch"] == 1
+    saved = (checkpoints / "resume.pt").read_bytes()
+    (checkpoints / "resume.pt").write_bytes(saved[: len(saved) // 2])  # cut short
+
+    resumed, _ = tiny_run(*RESUMABLE, run_dir=tmp_path / "job")
+    assert resumed["status"] == "completed" and _figures(resumed) == _figures(straight)
+    assert any("resumed from the generation before it" in n for n in resumed["train"]["notes"])
+    assert not list(checkpoints.glob("resume*"))  # training over: both generations removed
+
+    _kill_at(monkeypatch, 12)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(*RESUMABLE, "resume=false", run_dir=tmp_path / "job")
+    monkeypatch.undo()
+    for name in ("resume.pt", "resume.prev.pt"):
+        (checkpoints / name).write_bytes(b"not a checkpoint")
+    with pytest.raises(UnreadableFileError, match="resume=false") as err:
+        tiny_run(*RESUMABLE, run_dir=tmp_path / "job")
+    assert str(checkpoints / "resume.pt") in str(err.value) and str(checkpoints / "resume.prev.pt") in str(err.value)
+    status = json.loads((tmp_path / "job" / "status.json").read_text())
+    assert status["status"] == "failed" and "resume.pt" in status["message"]
+
+
+def test_a_job_stopped_in_its_attacks_resumes_without_training_again(tiny_run, tmp_path, monkeypatch):
+    from privgan_runner import pipeline
+    from privgan_runner.errors import Interrupted
+    from privgan_runner.training.trainer import Trainer
+
+    straight, _ = tiny_run(run_dir=tmp_path / "straight")
+
+    def stopped(*args, **kwargs):
+        raise Interrupted("SIGTERM")
+
+    monkeypatch.setattr(pipeline, "_attack", stopped)
+    with pytest.raises(Interrupted):
+        tiny_run(run_dir=tmp_path / "job")
+    status = json.loads((tmp_path / "job" / "status.json").read_text())
+    assert (status["status"], status["stage"], status["message"]) == ("interrupted", "attack", "SIGTERM")
+    monkeypatch.undo()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(Trainer, "fit", no_training)
+    resumed, _ = tiny_run(run_dir=tmp_path / "job")
+    assert resumed["status"] == "completed" and _figures(resumed) == _figures(straight)
+    assert resumed["privacy"] == straight["privacy"]
+    assert any("trained in an earlier attempt" in n for n in resumed["train"]["notes"])
+
+
+@pytest.mark.parametrize("damaged", ["checkpoints/last.pt", "membership.npz"])
+def test_a_reattack_of_a_damaged_folder_names_the_file_and_the_way_out(tiny_run, tmp_path, damaged):
+    from privgan_runner.errors import UnreadableFileError
+
+    tiny_run(run_dir=tmp_path / "job")
+    path = tmp_path / "job" / damaged
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(UnreadableFileError, match="resume=false") as err:
+        tiny_run("stages=[attack,evaluate]", run_dir=tmp_path / "job")
+    assert str(path) in str(err.value)

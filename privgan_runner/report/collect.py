@@ -51,10 +51,11 @@ def flatten(run: Path) -> dict:
     "described": results.json's figure descriptions, "most_exposed": {attack: records}}."""
     status = _read_json(run / "status.json") or {}
     results = _read_json(run / "results.json")
-    if results is None:  # a job that failed before its results (or is still running)
+    if results is None:  # a job that failed before its results (or is still running), or a damaged results.json
         job = _read_json(run / "job.json") or {}
         config = job.get("config") or _hydra_config(run)
-        results = {"status": status.get("status", "failed"), "config": config, "seed": config.get("seed")}
+        state = "unreadable" if (run / "results.json").exists() else status.get("status", "failed")
+        results = {"status": state, "config": config, "seed": config.get("seed")}
     config = results.get("config") or {}
     figures: dict[str, float] = {}
     for attack, values in (results.get("attacks") or {}).items():

@@ -7,6 +7,7 @@ the exact step, instead of crashing the sweep.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -15,9 +16,11 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnreadableFileError
 from .precision import check_precision, effective_precision, in_precision, tf32_scope
 from .step import CapturedStep, StepContext, full_steps_per_epoch
+
+log = logging.getLogger("privgan_runner")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -275,6 +278,9 @@ class Trainer:
         if checkpoint is not None and checkpoint.exists():
             start_epoch, done, history, earlier_seconds = self._resume(checkpoint, G, D, eager, privacy, device)
             notes.append(f"resumed from {checkpoint} at epoch {start_epoch} (step {done})")
+            if checkpoint.note:
+                log.warning("unreadable checkpoint: %s", checkpoint.note)
+                notes.append(f"unreadable checkpoint: {checkpoint.note}")
         window = LossWindow(self.log_every, eager.loss_names, device, self.divergence_threshold, history)
         started = time.perf_counter()
         bar = _progress(total, self.progress)
@@ -442,23 +448,58 @@ class StepRunner:
 
 
 class Checkpoint:
-    """The periodic training checkpoint (atomic): what a restarted job resumes from."""
+    """The periodic training checkpoint, kept one generation back: `save` moves the current file to
+    `<name>.prev.pt` before writing the new one (atomically), so a file damaged after it was written (a
+    filesystem fault, a copy cut short) still leaves the generation before it to resume from."""
 
     def __init__(self, path):
         from pathlib import Path
 
         self.path = Path(path)
+        self.previous = self.path.with_suffix(".prev" + self.path.suffix)
+        self.note = ""  # what `load` had to do beyond reading the current file
 
     def exists(self) -> bool:
-        return self.path.is_file()
+        return self.path.is_file() or self.previous.is_file()
 
     def save(self, state: dict) -> None:
+        import os
+
         from ..io import write_torch
 
+        if self.path.is_file():
+            os.replace(self.path, self.previous)
         write_torch(self.path, state)
 
     def load(self) -> dict:
-        return torch.load(self.path, map_location="cpu", weights_only=False)
+        """The newest generation that reads back whole; UnreadableFileError when none does."""
+        failures = []
+        for path in (self.path, self.previous):
+            if not path.is_file():
+                continue
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=False)
+                missing = [k for k in self.REQUIRED if k not in state]
+                if missing:
+                    raise KeyError(f"no {', '.join(missing)}")
+            except Exception as exc:  # truncated zip, bad pickle, foreign file: all read as "unreadable"
+                failures.append(f"{path}: {type(exc).__name__}: {exc}")
+                continue
+            if failures:
+                self.note = f"{failures[0]}; resumed from the generation before it, {path}"
+            return state
+        raise UnreadableFileError(
+            "resume",
+            "no checkpoint of this job can be read:\n  "
+            + "\n  ".join(failures)
+            + "\nPass resume=false to train this job again from scratch (the unreadable files are replaced).",
+        )
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.previous.unlink(missing_ok=True)
+
+    REQUIRED = ("G", "D", "step", "privacy", "rng", "epoch", "done", "history")
 
     def __str__(self) -> str:
         return str(self.path)
