@@ -71,6 +71,7 @@ def summary_lines(results: dict) -> list[str]:
             "metrics: "
             + "  ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if isinstance(v, (int, float)) or v is None)
         )
+        lines += [f"  note: {v}" for k, v in metrics.items() if k.endswith("_note") and isinstance(v, str)]
     lines += _audit_lines(results.get("audit") or {})
     if results.get("error"):
         lines.append(f"error: {results['error']}")

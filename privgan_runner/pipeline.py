@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -273,7 +273,13 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
         raise
     except Exception as exc:
         results.update(status="failed", error=f"{type(exc).__name__}: {exc}", failed_stage=stage)
-        _finish(cfg, parts, results, folder, stage, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+        try:
+            _finish(cfg, parts, results, folder, stage, message)
+        except OSError as write_error:  # the fault that failed the job (a full disk) may fail its record too
+            log.error("%s: the failure could not be recorded in full: %s", folder.path, write_error)
+            with suppress(OSError):  # status.json is small: it may still fit
+                folder.write_status("failed", stage, f"{message}\nrecording it failed: {write_error}")
         raise
 
 

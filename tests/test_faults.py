@@ -183,3 +183,48 @@ def test_a_refused_configuration_writes_nothing_but_the_refusal(tmp_path, overri
         run_pipeline(compose_config(*SMOKE, *overrides), run_dir=tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["status.json"]
     assert key in json.loads((tmp_path / "run" / "status.json").read_text())["message"]
+
+
+def test_a_failed_write_leaves_the_previous_file_whole_and_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+
+    from privgan_runner import io
+
+    target = io.write_json(tmp_path / "results.json", {"auc": 0.6})
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(io.os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        io.write_json(target, {"auc": 0.9})
+    assert json.loads(target.read_text()) == {"auc": 0.6}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_a_full_disk_at_the_results_fails_the_job_and_says_so_in_its_status(tiny_run, tmp_path, monkeypatch):
+    import errno
+
+    def full_disk(self, results):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(RunFolder, "write_results", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        tiny_run(run_dir=tmp_path / "run")
+    status = RunFolder(tmp_path / "run").status()
+    assert status["status"] == "failed" and "No space left on device" in status["message"]
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_an_unwritable_run_folder_is_refused_naming_its_key_before_hydra_starts(tmp_path, monkeypatch):
+    from privgan_runner.__main__ import unwritable_run_folder
+
+    (tmp_path / "a_file").write_text("")
+    proc = subprocess.run(
+        _runner(*SMOKE, f"hydra.run.dir={tmp_path}/a_file/run"), cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "hydra.run.dir" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "outputs").exists()
+    assert unwritable_run_folder([f"hydra.sweep.dir={tmp_path}/new/sweep", "seed=1"]) is None
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # a read-only folder (root may write anyway)
+    assert "hydra.sweep.dir" in unwritable_run_folder([f"hydra.sweep.dir={tmp_path}/new/sweep"])

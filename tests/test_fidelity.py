@@ -56,6 +56,9 @@ def test_fid_of_real_against_real_is_near_zero_and_against_noise_large(tmp_path)
     assert same["fid"] < 1.0, same
     assert noise["fid"] > 50 * max(same["fid"], 0.1), (same, noise)
     assert list((tmp_path / "cache" / "backbones").glob("digits-8x1-*.pt"))  # trained once, cached
+    assert "fid_note" not in same  # 3000 generated, 1617 real: more than the 128 features
+    few = FID(n_samples=2, classifier_epochs=5).compute(_trained(Noise()))  # e.g. metric.fid.n_samples=2
+    assert few["fid_note"].startswith("n_generated=2 <= 128 backbone features") and "n_real" not in few["fid_note"]
 
 
 def test_inception_score_of_an_ideal_classifier_is_the_class_count(monkeypatch):

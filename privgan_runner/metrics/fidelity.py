@@ -24,6 +24,11 @@ from .base import Metric
 BACKBONES = ("domain", "inception")
 
 
+def _feature_dim(net) -> int:
+    """The backbone's feature width: the domain CNN's `num_features`, InceptionV3's pool features 2048."""
+    return int(getattr(net, "num_features", 2048))
+
+
 def _batches(x: torch.Tensor, device, size: int = 512):
     for start in range(0, x.shape[0], size):
         yield x[start : start + size].to(device)
@@ -39,6 +44,18 @@ class _Fidelity(Metric):
 
     #: what the metric reads from the network: "features" (FID, KID) or "logits" (Inception score)
     reads = "features"
+
+    def _undersampled(self, dim: int, **counts: int) -> dict:
+        """A note when a Frechet distance rests on fewer samples than features: its covariance estimates
+        are then singular and the distance is biased upward (the bias grows as n shrinks; Chong & Forsyth
+        2020, "Effectively Unbiased FID", Sec. 3), so the figure is not comparable to one at PIGAN's 1e4."""
+        small = [f"{name}={n}" for name, n in counts.items() if n <= dim]
+        if not small:
+            return {}
+        return {
+            f"{self.name}_note": f"{', '.join(small)} <= {dim} backbone features: singular covariance estimates, "
+            f"the distance is biased upward; raise metric.{self.name}.n_samples (PIGAN: 10000)"
+        }
 
     def _network(self, trained):
         """(feature module, record dict) for the configured backbone; falls back to `domain`, saying why.
@@ -115,7 +132,13 @@ class FID(_Fidelity):
         )
         for x in _batches(trained.sample(self.n_samples), trained.device):
             fid.update(x, real=False)
-        return {"fid": float(fid.compute()), **info, "fid_n_real": n_real, "fid_n_generated": self.n_samples}
+        return {
+            "fid": float(fid.compute()),
+            **info,
+            "fid_n_real": n_real,
+            "fid_n_generated": self.n_samples,
+            **self._undersampled(_feature_dim(clf), n_real=n_real, n_generated=self.n_samples),
+        }
 
 
 class InceptionScore(_Fidelity):
@@ -188,11 +211,12 @@ class IntraFID(_Fidelity):
         outside = np.setdiff1d(np.arange(len(trained.pool)), trained.membership.member_idx)
         real_labels = trained.pool.labels[torch.as_tensor(outside)]
         n_classes = trained.pool.n_classes
-        per_class = []
+        per_class, fewest_real = [], None
         for k in range(n_classes):
             real = trained.pool.images[torch.as_tensor(outside)][real_labels == k]
             if real.shape[0] < 2:
                 continue
+            fewest_real = real.shape[0] if fewest_real is None else min(fewest_real, real.shape[0])
             fid = FrechetInceptionDistance(feature=clf).to(trained.device)
             for x in _batches(real, trained.device):
                 fid.update(x, real=True)
@@ -207,4 +231,9 @@ class IntraFID(_Fidelity):
             "intra_fid_per_class": per_class,
             **info,
             "intra_fid_n_generated_per_class": max(2, self.n_samples // n_classes),
+            **self._undersampled(
+                _feature_dim(clf),
+                n_real_smallest_class=int(fewest_real or 0),
+                n_generated_per_class=max(2, self.n_samples // n_classes),
+            ),
         }
