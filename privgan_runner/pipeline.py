@@ -121,6 +121,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
             return _run_holding(folder, cfg, overrides)
     finally:
         folder.drop_pending_record()  # a refused or skipped job's Hydra record (an accepted one was adopted)
+        if cfg.get("check_only", False) and not any(folder.path.iterdir()):
+            folder.path.rmdir()  # the folder Hydra made for a job that was only checked
 
 
 @contextmanager
@@ -155,7 +157,8 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
             cfg = reattack_config(folder.job_config(), cfg, overrides)
         parts = build_components(cfg)  # bad config: nothing is loaded or trained
     except ConfigError as exc:
-        _refused(folder, "config", exc)
+        if not cfg.get("check_only", False):  # a check writes nothing, a refusal included
+            _refused(folder, "config", exc)
         raise
     config, trains = OmegaConf.to_container(cfg, resolve=True), "train" in cfg.stages
     finished = check_run_folder(folder.path, config, trains, resume=bool(cfg.get("resume", True)))
@@ -190,8 +193,12 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
             conditional=parts.model.conditional,
         )
     except (ConfigError, DatasetNotFoundError) as exc:
-        _refused(folder, stage, exc)
+        if not cfg.get("check_only", False):
+            _refused(folder, stage, exc)
         raise
+    if cfg.get("check_only", False):
+        log.info("%s: the job is accepted (check_only): nothing trained or written", folder.path)
+        return {"status": "checked", "experiment": cfg.get("name"), "seed": int(cfg.seed), "run_dir": str(folder.path)}
     folder.adopt_record(trains)
     if trains:  # the folder is this job's now: an earlier attempt's results.json is stale
         record_job(folder.path, config)

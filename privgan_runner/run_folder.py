@@ -37,6 +37,7 @@ EXECUTION_KEYS = (
     "name",  # a label: two experiments that compute the same thing are the same job
     "stages",
     "resume",
+    "check_only",
     "logger",
     "dataset.root",
     "dataset.download",
