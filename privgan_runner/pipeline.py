@@ -200,6 +200,8 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
         log.info("%s: the job is accepted (check_only): nothing trained or written", folder.path)
         return {"status": "checked", "experiment": cfg.get("name"), "seed": int(cfg.seed), "run_dir": str(folder.path)}
     folder.adopt_record(trains)
+    for stale in folder.remove_stale_temporaries():
+        log.info("removed %s, left by a writer that was killed", stale)
     if trains:  # the folder is this job's now: an earlier attempt's results.json is stale
         record_job(folder.path, config)
         folder.results_file.unlink(missing_ok=True)

@@ -25,6 +25,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ EXECUTION_KEYS = (
 #: what the attack and evaluate stages use: a trained model may be re-attacked with other lists
 EVALUATION_KEYS = ("attack", "metric")
 JOB_FILE = "job.json"
+TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # io._atomic's tempfile names: .<name>.<8 random>.tmp
 
 
 class RunFolder:
@@ -106,6 +108,14 @@ class RunFolder:
         if target.exists():
             shutil.rmtree(target)
         pending.rename(target)
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Temporary files of atomic writes (io.py) that a killed writer left; called by the job holding the
+        folder's lock, so no writer of them is alive."""
+        stale = [p for p in self.path.rglob(".*.tmp") if p.is_file() and TEMPORARY.match(p.name)]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
 
     def drop_pending_record(self) -> None:
         """A refused or skipped job leaves no record behind."""

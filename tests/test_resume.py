@@ -259,3 +259,37 @@ def test_a_reattack_of_a_damaged_folder_names_the_file_and_the_way_out(tiny_run,
     with pytest.raises(UnreadableFileError, match="resume=false") as err:
         tiny_run("stages=[attack,evaluate]", run_dir=tmp_path / "job")
     assert str(path) in str(err.value)
+
+
+@pytest.mark.slow  # subprocesses killed with SIGKILL
+def test_sigkill_at_seeded_random_points_and_inside_a_checkpoint_write_ends_with_the_same_figures(tiny_run, tmp_path):
+    """Killed inside its third checkpoint write (half the file on disk), then three times at seeded random
+    moments of the job (imports, set-up, training and the attacks take ~2, ~3, 0.2 and ~3 s here), the job
+    started again ends with the uninterrupted run's figures, and no temporary file stays."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import REPO, TINY
+
+    straight, _ = tiny_run(*RESUMABLE, run_dir=tmp_path / "straight")
+    job = tmp_path / "job"
+    helper = [sys.executable, "-m", "tests.helpers.killed_job", str(job)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    died = subprocess.run([*helper, "3", *TINY, *RESUMABLE], cwd=REPO, env=env, capture_output=True, timeout=300)
+    assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    assert list((job / "checkpoints").glob(".resume.pt.*.tmp"))  # the write it died in
+    rng = random.Random(0)
+    for _ in range(3):
+        proc = subprocess.Popen([*helper, "-", *TINY, *RESUMABLE], cwd=REPO, env=env, start_new_session=True)
+        try:
+            time.sleep(rng.uniform(2.0, 6.0))  # interpreter start, imports, then training
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    resumed, _ = tiny_run(*RESUMABLE, run_dir=job)
+    assert resumed["status"] == "completed"
+    assert _figures(resumed) == _figures(straight) and resumed["train"]["steps"] == straight["train"]["steps"]
+    assert not [p for p in job.rglob("*.tmp")]
