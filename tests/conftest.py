@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,15 +46,20 @@ def options(group: str) -> list[str]:
 
 
 def run_cli(*args: str, cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess:
+    """The command in its own session; on a timeout (or any failure here) its whole process group is killed,
+    launcher workers included, so a hung test leaves nothing running."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "privgan_runner", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    args = [sys.executable, "-m", "privgan_runner", *args]
+    proc = subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the group: workers may outlive the main process
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
 @pytest.fixture
