@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from privgan_runner.errors import ConfigError
 from privgan_runner.pipeline import build_components
 
-from .conftest import compose_config
+from .conftest import TINY, compose_config, run_cli
 from .helpers.wandb_records import config_and_summary
 
 
@@ -146,7 +148,7 @@ def test_a_sweeps_wandb_runs_have_distinct_names_a_group_and_tags(tmp_path, monk
 
 
 @pytest.mark.slow  # waits for W&B's connection attempt to time out
-def test_a_key_without_a_network_logs_offline_and_no_secret_reaches_the_run_folder(tiny_run, monkeypatch):
+def test_a_key_without_a_network_logs_offline_and_no_secret_reaches_the_run_folder(tmp_path, monkeypatch):
     """The automatic mode goes online with a key; unreachable, it falls back to offline instead of failing the
     job. The key from the environment appears in no file of the run folder (results, job, logs, W&B's files)."""
     secret = "dummy-secret-key-0123456789abcdef0123456789abcdef"
@@ -156,12 +158,16 @@ def test_a_key_without_a_network_logs_offline_and_no_secret_reaches_the_run_fold
     monkeypatch.setenv("WANDB_INIT_TIMEOUT", "5")
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("HF_TOKEN", "hf_dummy_token_value_42")
-    results, run_dir = tiny_run("logger=wandb", "logger.project=test")
+    run_dir = tmp_path / "run"  # through the command: Hydra's record and log are in the folder too
+    proc = run_cli(*TINY, "logger=wandb", "logger.project=test", f"hydra.run.dir={run_dir}", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "logging offline" in (run_dir / "privgan_runner.log").read_text()
+    results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "completed"
     (offline,) = list((run_dir / "wandb").glob("offline-run-*"))
     config, summary = config_and_summary(next(offline.glob("run-*.wandb")))
     assert summary["white_box/auc"] == pytest.approx(results["attacks"]["white_box"]["auc"])
     files = [p for p in run_dir.rglob("*") if p.is_file()]
-    assert len(files) > 10
+    assert len(files) > 10 and (run_dir / ".hydra" / "config.yaml").is_file()
     leaked = [p for p in files if secret.encode() in p.read_bytes() or b"hf_dummy_token_value_42" in p.read_bytes()]
     assert not leaked
