@@ -215,3 +215,11 @@ def test_a_damaged_results_json_is_marked_unreadable_not_a_crash(tmp_path):
     rows = {r["config"]["regularizer.name"]: r for r in report["table"]}
     assert rows["weight_clip"]["figures"]["white_box.auc"] == "unreadable" and rows["weight_clip"]["failed"] == 1
     assert rows["none"]["figures"]["white_box.auc"]["mean"] == pytest.approx(0.6)
+
+
+def test_a_label_leaves_out_a_key_its_configuration_does_not_have():
+    from privgan_runner.report.__main__ import _label
+
+    columns = ["privacy.name", "privacy.lam"]
+    assert _label({"config": {"privacy.name": "pigan", "privacy.lam": 1.0}}, columns) == "privacy=pigan privacy.lam=1"
+    assert _label({"config": {"privacy.name": "dpsgd"}}, columns) == "privacy=dpsgd"

@@ -36,7 +36,10 @@ def _short(key: str) -> str:
 
 
 def _label(row: dict, columns: list[str]) -> str:
-    return " ".join(f"{_short(k)}={_cell(row['config'].get(k))}" for k in columns) or "all runs"
+    """The configuration's values that tell it apart; a key its configuration does not have (another
+    mechanism's knob) is left out rather than shown empty."""
+    config = row["config"]
+    return " ".join(f"{_short(k)}={_cell(config[k])}" for k in columns if config.get(k) is not None) or "all runs"
 
 
 #: the headline figures of runs whose results.json has no figure descriptions (report.csv has every figure)
@@ -148,7 +151,10 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
     for row in table:
         done = [r for r in row["runs"] if r.get("status") == "completed"]
         if done:
-            first_completed[_label(row, printed)] = Path(done[0]["run"])
+            label = _label(row, printed)
+            if label in first_completed:  # told apart only by a key one of them lacks: show every key
+                label = " ".join(f"{_short(k)}={_cell(row['config'].get(k))}" for k in printed)
+            first_completed[label] = Path(done[0]["run"])
     written = [out / "report.md", out / "report.csv", out / "runs.csv"]
     if latex:
         written.append(write_text(out / "report.tex", _latex(header, body)))
