@@ -135,3 +135,26 @@ def test_channels_last_with_opacus_is_refused(tiny_run):
 
     with pytest.raises(ConfigError, match="trainer.channels_last"):
         tiny_run("privacy=dpsgd", "trainer.channels_last=true")
+
+
+def test_fast_per_sample_gradients_through_spectral_norm_match_a_loop():
+    """grad_sample=fast accepts spectral_norm (Opacus' path refuses it): its per-sample gradients are those of
+    the parametrization's own parameters (`...parametrizations.weight.original`), record by record. Eval mode
+    holds the power iteration's vectors fixed, as they are within one step; they are computed from the
+    weights alone, never from the records."""
+    from privgan_runner.privacy.per_sample import per_sample_gradients
+    from privgan_runner.regularizers.spectral_norm import SpectralNorm
+
+    torch.manual_seed(0)
+    _, D = DPSGD(noise_multiplier=0.0).build_models(DCGAN(width=8, z_dim=8), 16, 1, 10)
+    D = SpectralNorm().wrap(D).eval()
+    x, fake = torch.rand(4, 1, 16, 16) * 2 - 1, torch.rand(4, 1, 16, 16) * 2 - 1
+    expected = _loop_gradients(D, x, fake)
+    assert any(name.endswith("parametrizations.weight.original") for name in expected)
+
+    def loss_of_one(call, real, generated):
+        return JS().d_loss(call(real[None]), call(generated[None]))
+
+    grads, _ = per_sample_gradients(D, loss_of_one, (x, fake))
+    for name in expected:
+        torch.testing.assert_close(grads[name], expected[name], atol=1e-5, rtol=1e-4, msg=name)
