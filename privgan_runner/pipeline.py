@@ -115,14 +115,30 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     The job holds the folder's lock throughout (run_folder.FolderLock): a second process on the same folder
     is refused before it reads or writes anything there."""
     folder = RunFolder(_run_dir(run_dir))
+    made_here = not folder.path.exists()
     folder.path.mkdir(parents=True, exist_ok=True)
     try:
         with folder.lock(), _sigterm_interrupts():
             return _run_holding(folder, cfg, overrides)
     finally:
         folder.drop_pending_record()  # a refused or skipped job's Hydra record (an accepted one was adopted)
-        if cfg.get("check_only", False) and not any(folder.path.iterdir()):
-            folder.path.rmdir()  # the folder Hydra made for a job that was only checked
+        if cfg.get("check_only", False):
+            _remove_made_for_check(folder.path, made_here)
+
+
+def _remove_made_for_check(path: Path, made_here: bool) -> None:
+    """The folder made for a job that was only checked, when nothing but its making is in it: made by this
+    call, or by Hydra, which makes the job's folder and opens its log there before the job starts."""
+    leftovers: set[str] = set()
+    with suppress(Exception):  # outside Hydra: no Hydra folder
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized() and Path(HydraConfig.get().runtime.output_dir) == path:
+            made_here, leftovers = True, {f"{HydraConfig.get().job.name}.log"}
+    if made_here and {p.name for p in path.iterdir()} <= leftovers:
+        for name in leftovers:
+            (path / name).unlink(missing_ok=True)
+        path.rmdir()
 
 
 @contextmanager

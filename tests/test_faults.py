@@ -228,3 +228,16 @@ def test_an_unwritable_run_folder_is_refused_naming_its_key_before_hydra_starts(
     assert unwritable_run_folder([f"hydra.sweep.dir={tmp_path}/new/sweep", "seed=1"]) is None
     monkeypatch.setattr(os, "access", lambda path, mode: False)  # a read-only folder (root may write anyway)
     assert "hydra.sweep.dir" in unwritable_run_folder([f"hydra.sweep.dir={tmp_path}/new/sweep"])
+
+
+@pytest.mark.slow  # runs the command
+def test_check_only_through_the_command_leaves_no_folder_behind(tmp_path):
+    from .conftest import run_cli
+
+    accepted = run_cli(*SMOKE, "check_only=true", f"hydra.run.dir={tmp_path}/ok", cwd=tmp_path)
+    refused = run_cli(
+        *SMOKE, "check_only=true", "trainer.batch_size=100000", f"hydra.run.dir={tmp_path}/no", cwd=tmp_path
+    )
+    assert accepted.returncode == 0 and "accepted (check_only)" in accepted.stdout + accepted.stderr
+    assert refused.returncode == 2 and "trainer.batch_size" in refused.stderr
+    assert not (tmp_path / "ok").exists() and not (tmp_path / "no").exists()
