@@ -118,8 +118,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     made_here = not folder.path.exists()
     folder.path.mkdir(parents=True, exist_ok=True)
     try:
-        with folder.lock(), _sigterm_interrupts():
-            return _run_holding(folder, cfg, overrides)
+        with folder.lock(), _sigterm_interrupts() as stop:
+            return _run_holding(folder, cfg, overrides, stop)
     finally:
         folder.drop_pending_record()  # a refused or skipped job's Hydra record (an accepted one was adopted)
         if cfg.get("check_only", False):
@@ -143,30 +143,38 @@ def _remove_made_for_check(path: Path, made_here: bool) -> None:
 
 @contextmanager
 def _sigterm_interrupts():
-    """SIGTERM raises Interrupted in the job (as Ctrl-C raises KeyboardInterrupt), so status.json can say
-    `interrupted` and the lock and temporary files are released. A handler already installed (submitit's,
-    which requeues on preemption) is left in place, and so is everything outside the main thread."""
+    """Yields the StopRequest the trainer honours. A first SIGTERM during training asks it to stop at the end
+    of its epoch, after a checkpoint; elsewhere, or a second time, SIGTERM raises Interrupted at once (as
+    Ctrl-C raises KeyboardInterrupt). Either way status.json says `interrupted` and the lock is released.
+    A handler already installed (submitit's, which requeues on preemption) is left in place, and so is
+    everything outside the main thread."""
     import signal
     import threading
 
+    from .training.trainer import StopRequest
+
+    stop = StopRequest()
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) not in (
         signal.SIG_DFL,
         None,
     ):
-        yield
+        yield stop
         return
 
     def interrupt(signum, frame):
+        if stop.training and stop.signal_name is None:
+            stop.signal_name = "SIGTERM"
+            return
         raise Interrupted("SIGTERM")
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        yield
+        yield stop
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None) -> Results:
+def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None, stop=None) -> Results:
     try:
         cfg = apply_trainer_profile(cfg)
         if "train" not in cfg.stages and overrides is not None:
@@ -245,7 +253,7 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
         stage = "train"
         folder.write_status("running", stage)
         if trains and not trained_before:
-            train = _train(parts, G, D, pool, membership, folder, int(cfg.seed))
+            train = _train(parts, G, D, pool, membership, folder, int(cfg.seed), stop)
             results["privacy"] = parts.privacy.describe()  # now with what training spent
         else:  # the privacy record is training's: a re-attack keeps it as written
             train, results["privacy"] = load_trained(
@@ -446,7 +454,7 @@ def _public_records(cfg: DictConfig, pool, available: np.ndarray) -> np.ndarray:
     return np.sort(rng.choice(available, n_public, replace=False))
 
 
-def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: int) -> dict:
+def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: int, stop=None) -> dict:
     import torch
 
     from .io import write_torch
@@ -474,6 +482,7 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
         on_log=parts.logger.log,
         checkpoint=resume,
         public=public,
+        stop=stop,
     )
     summary = result.summary()
     write_torch(
@@ -490,6 +499,8 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
     )
     folder.write_history(result.history)
     resume.remove()  # training is over: last.pt is the record
+    if stop is not None and stop.signal_name is not None:  # asked during the last epoch: stop now, trained
+        raise Interrupted(stop.signal_name)
     return summary
 
 

@@ -94,8 +94,12 @@ def _wait_for_training(proc, run: Path) -> None:
 @pytest.mark.slow
 def test_sigterm_leaves_the_job_interrupted_without_a_traceback_and_the_folder_free(tmp_path):
     run = tmp_path / "run"
-    with spawned(_runner(*SMOKE, "trainer.epochs=400", f"hydra.run.dir={run}"), tmp_path) as proc:
+    args = _runner(*SMOKE, "trainer.epochs=400", "trainer.checkpoint_every=2", f"hydra.run.dir={run}")
+    with spawned(args, tmp_path) as proc:
         _wait_for_training(proc, run)
+        deadline = time.monotonic() + 120  # a first checkpoint: the trainer's loop is running
+        while not (run / "checkpoints" / "resume.pt").is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
         os.kill(proc.pid, signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "interrupted (SIGTERM)" in out and "Traceback" not in out, out[-2000:]

@@ -293,3 +293,37 @@ def test_sigkill_at_seeded_random_points_and_inside_a_checkpoint_write_ends_with
     assert resumed["status"] == "completed"
     assert _figures(resumed) == _figures(straight) and resumed["train"]["steps"] == straight["train"]["steps"]
     assert not [p for p in job.rglob("*.tmp")]
+
+
+def _sigterm_at(monkeypatch, step):
+    """Send this process SIGTERM (as a scheduler does) once training reaches `step`."""
+    import signal
+
+    sent = []
+
+    def log(self, values, at):
+        if at >= step and not sent:
+            sent.append(at)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(NoLogger, "log", log)
+
+
+def test_sigterm_in_training_finishes_the_epoch_saves_it_and_resumes_to_the_same_end(tiny_run, tmp_path, monkeypatch):
+    """No checkpoint is scheduled (checkpoint_every=10): the one the job resumes from is the stop's own, at the
+    end of the epoch SIGTERM arrived in (step 10 of epoch 3: saved at epoch 3, step 12)."""
+    from privgan_runner.errors import Interrupted
+
+    graceful = ["trainer.epochs=6", "trainer.checkpoint_every=10", "trainer.log_every=2"]
+    straight, _ = tiny_run(*graceful, run_dir=tmp_path / "straight")
+    _sigterm_at(monkeypatch, 10)
+    with pytest.raises(Interrupted):
+        tiny_run(*graceful, run_dir=tmp_path / "job")
+    monkeypatch.undo()
+    status = json.loads((tmp_path / "job" / "status.json").read_text())
+    assert (status["status"], status["stage"], status["message"]) == ("interrupted", "train", "SIGTERM")
+    saved = torch.load(tmp_path / "job" / "checkpoints" / "resume.pt", weights_only=False)
+    assert (saved["epoch"], saved["done"]) == (3, 12)
+    resumed, _ = tiny_run(*graceful, run_dir=tmp_path / "job")
+    assert resumed["status"] == "completed" and _figures(resumed) == _figures(straight)
+    assert any("resumed from" in n and "epoch 3" in n for n in resumed["train"]["notes"])

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError, UnreadableFileError
+from ..errors import ConfigError, Interrupted, UnreadableFileError
 from .precision import check_precision, effective_precision, in_precision, tf32_scope
 from .step import CapturedStep, StepContext, full_steps_per_epoch
 
@@ -203,9 +203,11 @@ class Trainer:
         on_log: Callable[[dict[str, float], int], None] | None = None,
         checkpoint: Checkpoint | None = None,
         public: tuple[torch.Tensor, torch.Tensor] | None = None,
+        stop: StopRequest | None = None,
     ) -> TrainResult:
         """Train G and D on the member set (images, labels[, membership codes]) as the privacy mechanism
-        `privacy` says (privacy.none.NoPrivacy for plain training)."""
+        `privacy` says (privacy.none.NoPrivacy for plain training). `stop`: a request to stop (a signal's),
+        honoured at the end of the epoch under way, after a checkpoint."""
         device = resolve_device(self.device_name)
         precision = effective_precision(self.precision, device)
         with tf32_scope(precision == "tf32"):  # the process's own setting is back once training ends
@@ -225,6 +227,7 @@ class Trainer:
                 checkpoint=checkpoint,
                 device=device,
                 public=public,
+                stop=stop or StopRequest(),
             )
         result.precision, result.tf32, result.threads = precision, precision == "tf32", torch.get_num_threads()
         return result
@@ -246,6 +249,7 @@ class Trainer:
         on_log,
         checkpoint,
         device,
+        stop: StopRequest,
         public=None,
     ) -> TrainResult:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -287,6 +291,7 @@ class Trainer:
         bar.update(done)
 
         going = True
+        stop.training = True
         try:
             for epoch in range(start_epoch, self.epochs):
                 privacy.on_epoch(epoch)
@@ -302,12 +307,17 @@ class Trainer:
                         break
                 if not going:
                     break
-                if checkpoint is not None and (epoch + 1) % self.checkpoint_every == 0 and epoch + 1 < self.epochs:
+                stopping = stop.signal_name is not None
+                scheduled = (epoch + 1) % self.checkpoint_every == 0
+                if checkpoint is not None and (scheduled or stopping) and epoch + 1 < self.epochs:
                     if window.pending and not (going := self._read_back(window, done, epoch, on_log, bar, privacy)):
                         break
                     seconds = earlier_seconds + time.perf_counter() - started
                     checkpoint.save(self._state(epoch + 1, done, history, seconds, G, D, eager, privacy))
+                if stopping and epoch + 1 < self.epochs:
+                    raise Interrupted(stop.signal_name)
         finally:
+            stop.training = False
             bar.close()
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -445,6 +455,17 @@ class StepRunner:
         current.wait_stream(self.side)
         out.record_stream(current)
         return out
+
+
+class StopRequest:
+    """A request to stop that a signal handler makes while training runs: the trainer finishes the epoch
+    under way, saves a checkpoint and raises errors.Interrupted, so a job stopped by its scheduler (SIGTERM,
+    then a grace period before SIGKILL) loses no finished epoch. `training` says whether a trainer will
+    honour it; outside training the handler stops the job at once."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self.training = False
 
 
 class Checkpoint:
