@@ -223,3 +223,11 @@ def test_a_label_leaves_out_a_key_its_configuration_does_not_have():
     columns = ["privacy.name", "privacy.lam"]
     assert _label({"config": {"privacy.name": "pigan", "privacy.lam": 1.0}}, columns) == "privacy=pigan privacy.lam=1"
     assert _label({"config": {"privacy.name": "dpsgd"}}, columns) == "privacy=dpsgd"
+
+
+def test_an_interrupted_run_is_not_shown_as_running(tmp_path):
+    _run(tmp_path, "ok", "completed", auc=0.6, gap=1.0)
+    stopped = _run(tmp_path, "stopped", "failed", regularizer="weight_clip")  # no results.json, Hydra's record
+    (stopped / "status.json").write_text(json.dumps({"status": "interrupted", "stage": "train", "message": "SIGTERM"}))
+    rows = {r["config"]["regularizer.name"]: r for r in build_report([tmp_path], tmp_path / "out")["table"]}
+    assert rows["weight_clip"]["figures"]["white_box.auc"] == "interrupted"

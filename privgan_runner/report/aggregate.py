@@ -109,7 +109,8 @@ def aggregate(rows: list[dict]) -> tuple[list[dict], list[str], list[str]]:
     A table row is {"config": {column: value}, "full_config": the group's whole configuration,
     "seeds", "completed", "collapsed", "failed", "figures": {name: cell}, "runs": [run rows]};
     a figure cell is {"mean", "std", "n"} or a string ("N/A", "failed", "unreadable": results.json is damaged,
-    "running"); "failed" counts every run neither completed nor collapsed."""
+    "interrupted": stopped by a signal, to be started again, "running"); "failed" counts every run neither
+    completed nor collapsed."""
     columns = varying_keys(rows)
     figures = sorted({name for r in rows for name in r["figures"]})
     groups: dict[tuple, list[dict]] = {}
@@ -129,7 +130,7 @@ def aggregate(rows: list[dict]) -> tuple[list[dict], list[str], list[str]]:
                 cells[name] = {"mean": mean, "std": std, "n": len(values)}
             elif failed and not done and not collapsed:
                 states = {r.get("status") for r in runs}
-                cells[name] = next((s for s in ("failed", "unreadable") if s in states), "running")
+                cells[name] = next((s for s in ("failed", "unreadable", "interrupted") if s in states), "running")
             elif collapsed and not done:
                 cells[name] = "N/A"
         table.append(
