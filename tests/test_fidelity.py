@@ -189,3 +189,10 @@ def test_caches_are_keyed_by_content_not_by_name(tmp_path, monkeypatch):
     assert warm["fid"] == pytest.approx(cold["fid"], rel=1e-6)
     assert warm["fid_backbone_key"] == cold["fid_backbone_key"] != fid_of(1, "shared")["fid_backbone_key"]
     assert len(list((tmp_path / "shared" / "backbones").glob("*.pt"))) == 2
+
+
+def test_an_inception_score_from_fewer_samples_than_two_per_split_is_refused():
+    from privgan_runner.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="n_samples: must be >= 20"):
+        InceptionScore(n_samples=5)

@@ -145,6 +145,15 @@ class InceptionScore(_Fidelity):
     name = "inception_score"
     reads = "logits"
     figures = (Figure("inception_score", True, True, description="exp E KL(p(y|x) || p(y)) on the backbone"),)
+    #: the score is the mean over splits of the generated samples (Salimans et al. 2016's 10)
+    splits = 10
+
+    def __init__(self, backbone: str = "domain", n_samples: int = 10_000, classifier_epochs: int = 10):
+        super().__init__(backbone, n_samples, classifier_epochs)
+        if n_samples < 2 * self.splits:  # a split of one sample has KL 0 against its own marginal
+            raise ConfigError(
+                "n_samples", f"must be >= {2 * self.splits}: the score averages {self.splits} splits, got {n_samples}"
+            )
 
     def compute(self, trained) -> dict:
         from torchmetrics.image.inception import InceptionScore as TMInceptionScore
@@ -152,7 +161,7 @@ class InceptionScore(_Fidelity):
         if trained.pool.n_classes < 2:
             return {"inception_score": None, "inception_score_reason": "the dataset has no class labels"}
         clf, info = self._network(trained)
-        metric = TMInceptionScore(feature=clf, splits=10).to(trained.device)
+        metric = TMInceptionScore(feature=clf, splits=self.splits).to(trained.device)
         for x in _batches(trained.sample(self.n_samples), trained.device):
             metric.update(x)
         mean, std = metric.compute()
