@@ -473,6 +473,9 @@ class Checkpoint:
     `<name>.prev.pt` before writing the new one (atomically), so a file damaged after it was written (a
     filesystem fault, a copy cut short) still leaves the generation before it to resume from."""
 
+    #: what a resume reads: a file without one of them is not this trainer's checkpoint
+    REQUIRED = ("G", "D", "step", "privacy", "rng", "epoch", "done", "history")
+
     def __init__(self, path):
         from pathlib import Path
 
@@ -519,8 +522,6 @@ class Checkpoint:
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
         self.previous.unlink(missing_ok=True)
-
-    REQUIRED = ("G", "D", "step", "privacy", "rng", "epoch", "done", "history")
 
     def __str__(self) -> str:
         return str(self.path)
