@@ -99,40 +99,60 @@ def accounted_noise_multiplier(group_noise_multiplier: float, n_groups: int) -> 
 # sum_i c_i d_i a_i^T is one ordinary weight gradient. The result is Opacus' update (tests/test_dp_fast.py).
 
 
-def _positions(t: torch.Tensor, rows_per_record: int) -> torch.Tensor:
-    """[r*B, F, L] -> [B, F, r*L]: record i's rows side by side, as positions of one record."""
-    r, (n, f, length) = rows_per_record, t.shape
-    return t.view(r, n // r, f, length).permute(1, 2, 0, 3).reshape(n // r, f, r * length)
+def _blocks(t: torch.Tensor, rows_per_record: int) -> list[torch.Tensor]:
+    """[r*B, F, L] -> r views [B, F, L]: block j holds row j of every record (no copy)."""
+    return list(t.view(rows_per_record, t.shape[0] // rows_per_record, *t.shape[1:]).unbind(0))
 
 
-def _outer_terms(a: torch.Tensor, d: torch.Tensor, weight: torch.Tensor, bias) -> tuple[torch.Tensor, Callable]:
-    """a: [B, P, L] inputs, d: [B, O, L] output gradients, per record. (squared norms [B], clipped sum)."""
-    if a.shape[2] ** 2 > a.shape[1] * d.shape[1]:  # many positions: the per-record gradient is smaller
-        per_record = torch.einsum("nol,npl->nop", d, a)
+def _squared_norms(a: torch.Tensor, d: torch.Tensor, r: int, has_bias: bool) -> torch.Tensor:
+    """Each record's squared weight (and bias) gradient norm from a: [rB, P, L] inputs and d: [rB, O, L]
+    output gradients, a record's r rows being its positions side by side: sum_i d_i a_i^T over them."""
+    a_blocks, d_blocks = _blocks(a, r), _blocks(d, r)
+    length, p, o = r * a.shape[2], a.shape[1], d.shape[1]
+    if length**2 > p * o:  # many positions: the per-record gradient is smaller than the position Gram
+        per_record = sum(torch.bmm(dj, aj.transpose(1, 2)) for dj, aj in zip(d_blocks, a_blocks))
         sq = per_record.flatten(1).pow(2).sum(1)
-    else:
-        sq = (torch.bmm(a.transpose(1, 2), a) * torch.bmm(d.transpose(1, 2), d)).sum((1, 2))
-    if bias is not None:
-        sq = sq + d.sum(2).pow(2).sum(1)
+    else:  # sum over blocks j, k of <a_j^T a_k, d_j^T d_k>
+        sq = sum(
+            (torch.bmm(aj.transpose(1, 2), ak) * torch.bmm(dj.transpose(1, 2), dk)).sum((1, 2))
+            for aj, dj in zip(a_blocks, d_blocks)
+            for ak, dk in zip(a_blocks, d_blocks)
+        )
+    if has_bias:
+        sq = sq + sum(dj.sum(2) for dj in d_blocks).pow(2).sum(1)
+    return sq
+
+
+def _conv2d(m: nn.Conv2d, a: torch.Tensor, d: torch.Tensor, r: int):
+    cols = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)  # [rB, C*k*k, L]
+    sq = _squared_norms(cols, d.flatten(2), r, m.bias is not None)
 
     def clipped_sum(factors: torch.Tensor) -> dict[str, torch.Tensor]:
-        scaled = d * factors[:, None, None]
-        out = {"weight": torch.einsum("nol,npl->op", scaled, a).view_as(weight)}
-        if bias is not None:
-            out["bias"] = scaled.sum((0, 2))
+        scaled = d * factors.repeat(r)[:, None, None, None]  # row j*B + i is record i's
+        out = {  # one ordinary weight gradient of the scaled output gradients (the convolution's own kernel)
+            "weight": torch.nn.grad.conv2d_weight(
+                a, m.weight.shape, scaled, stride=m.stride, padding=m.padding, dilation=m.dilation
+            )
+        }
+        if m.bias is not None:
+            out["bias"] = scaled.sum((0, 2, 3))
         return out
 
     return sq, clipped_sum
 
 
-def _conv2d(m: nn.Conv2d, a: torch.Tensor, d: torch.Tensor, r: int):
-    cols = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)  # [rB, C*k*k, L]
-    return _outer_terms(_positions(cols, r), _positions(d.flatten(2), r), m.weight, m.bias)
-
-
 def _linear(m: nn.Linear, a: torch.Tensor, d: torch.Tensor, r: int):
     a, d = a.reshape(a.shape[0], -1, a.shape[-1]), d.reshape(d.shape[0], -1, d.shape[-1])  # [rB, L, F]
-    return _outer_terms(_positions(a.transpose(1, 2), r), _positions(d.transpose(1, 2), r), m.weight, m.bias)
+    sq = _squared_norms(a.transpose(1, 2), d.transpose(1, 2), r, m.bias is not None)
+
+    def clipped_sum(factors: torch.Tensor) -> dict[str, torch.Tensor]:
+        scaled = d * factors.repeat(r)[:, None, None]
+        out = {"weight": torch.einsum("nlo,nlp->op", scaled, a).view_as(m.weight)}
+        if m.bias is not None:
+            out["bias"] = scaled.sum((0, 1))
+        return out
+
+    return sq, clipped_sum
 
 
 def _affine_terms(weight_grads: torch.Tensor, bias_grads: torch.Tensor, r: int):
