@@ -77,6 +77,18 @@ def write_torch(path: Path, obj: Any) -> Path:
     return _atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
+def read_torch(path: Path, required: tuple[str, ...]) -> dict:
+    """A dict written by write_torch, on the CPU; KeyError when one of `required` is missing (a file of
+    another kind). A damaged file raises whatever torch.load meets (a truncated zip, a bad pickle)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise KeyError(f"no {', '.join(missing)}")
+    return state
+
+
 def write_figure(path: Path, fig) -> Path:
     suffix = Path(path).suffix.lstrip(".") or "png"
 

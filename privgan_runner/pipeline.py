@@ -175,13 +175,14 @@ def _sigterm_interrupts():
 
 
 def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None, stop=None) -> Results:
+    checking = bool(cfg.get("check_only", False))  # a check writes nothing, a refusal included
     try:
         cfg = apply_trainer_profile(cfg)
         if "train" not in cfg.stages and overrides is not None:
             cfg = reattack_config(folder.job_config(), cfg, overrides)
         parts = build_components(cfg)  # bad config: nothing is loaded or trained
     except ConfigError as exc:
-        if not cfg.get("check_only", False):  # a check writes nothing, a refusal included
+        if not checking:
             _refused(folder, "config", exc)
         raise
     config, trains = OmegaConf.to_container(cfg, resolve=True), "train" in cfg.stages
@@ -217,10 +218,10 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
             conditional=parts.model.conditional,
         )
     except (ConfigError, DatasetNotFoundError) as exc:
-        if not cfg.get("check_only", False):
+        if not checking:
             _refused(folder, stage, exc)
         raise
-    if cfg.get("check_only", False):
+    if checking:
         log.info("%s: the job is accepted (check_only): nothing trained or written", folder.path)
         return {"status": "checked", "experiment": cfg.get("name"), "seed": int(cfg.seed), "run_dir": str(folder.path)}
     folder.adopt_record(trains)
@@ -514,7 +515,7 @@ def load_trained(folder: RunFolder, G, D, privacy, way_out: str = "stages") -> t
     """Loads the trained G and D (eval mode) and the mechanism's state from the run folder's checkpoint;
     returns (training's summary, training's privacy record). An unreadable checkpoint is refused naming
     the file and training again (`way_out`: the key of the job's own refusal)."""
-    import torch
+    from .io import read_torch
 
     if not folder.last_checkpoint.exists():
         raise ConfigError(
@@ -523,10 +524,7 @@ def load_trained(folder: RunFolder, G, D, privacy, way_out: str = "stages") -> t
             f"{folder.last_checkpoint}: re-attack a run folder whose training finished",
         )
     try:
-        state = torch.load(folder.last_checkpoint, map_location="cpu", weights_only=False)
-        missing = [k for k in ("G", "D", "train") if k not in state]
-        if missing:
-            raise KeyError(f"no {', '.join(missing)}")
+        state = read_torch(folder.last_checkpoint, ("G", "D", "train"))
     except Exception as exc:  # truncated zip, bad pickle, foreign file
         raise UnreadableFileError(
             way_out,

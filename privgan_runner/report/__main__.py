@@ -35,11 +35,12 @@ def _short(key: str) -> str:
     return key[: -len(".name")] if key.endswith(".name") else key
 
 
-def _label(row: dict, columns: list[str]) -> str:
+def _label(row: dict, columns: list[str], every_key: bool = False) -> str:
     """The configuration's values that tell it apart; a key its configuration does not have (another
-    mechanism's knob) is left out rather than shown empty."""
+    mechanism's knob) is left out rather than shown empty, unless `every_key`."""
     config = row["config"]
-    return " ".join(f"{_short(k)}={_cell(config[k])}" for k in columns if config.get(k) is not None) or "all runs"
+    shown = [k for k in columns if every_key or config.get(k) is not None]
+    return " ".join(f"{_short(k)}={_cell(config.get(k))}" for k in shown) or "all runs"
 
 
 #: the headline figures of runs whose results.json has no figure descriptions (report.csv has every figure)
@@ -153,7 +154,7 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
         if done:
             label = _label(row, printed)
             if label in first_completed:  # told apart only by a key one of them lacks: show every key
-                label = " ".join(f"{_short(k)}={_cell(row['config'].get(k))}" for k in printed)
+                label = _label(row, printed, every_key=True)
             first_completed[label] = Path(done[0]["run"])
     written = [out / "report.md", out / "report.csv", out / "runs.csv"]
     if latex:

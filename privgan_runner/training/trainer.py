@@ -487,8 +487,6 @@ class Checkpoint:
         return self.path.is_file() or self.previous.is_file()
 
     def save(self, state: dict) -> None:
-        import os
-
         from ..io import write_torch
 
         if self.path.is_file():
@@ -497,15 +495,14 @@ class Checkpoint:
 
     def load(self) -> dict:
         """The newest generation that reads back whole; UnreadableFileError when none does."""
+        from ..io import read_torch
+
         failures = []
         for path in (self.path, self.previous):
             if not path.is_file():
                 continue
             try:
-                state = torch.load(path, map_location="cpu", weights_only=False)
-                missing = [k for k in self.REQUIRED if k not in state]
-                if missing:
-                    raise KeyError(f"no {', '.join(missing)}")
+                state = read_torch(path, self.REQUIRED)
             except Exception as exc:  # truncated zip, bad pickle, foreign file: all read as "unreadable"
                 failures.append(f"{path}: {type(exc).__name__}: {exc}")
                 continue
