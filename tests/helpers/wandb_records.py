@@ -34,9 +34,23 @@ def records(path: Path):
             yield record
 
 
+def complete_records(path: Path, timeout: float = 30.0) -> list:
+    """The log's records once it holds the run's exit record (W&B's writer is a separate process): a log read
+    while still being written would lack records. Seen twice on a loaded 2-core machine: the config missing
+    from a log read right after run.finish(); that an unfinished log was the cause is not confirmed."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = list(records(path))
+        if any(r.WhichOneof("record_type") == "exit" for r in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
 def config_and_summary(path: Path) -> tuple[dict, dict]:
     config, summary = {}, {}
-    for r in records(path):
+    for r in complete_records(path):
         kind = r.WhichOneof("record_type")
         if kind in ("run", "config"):  # the run record carries the config given to wandb.init
             updates = r.run.config.update if kind == "run" else r.config.update
@@ -50,7 +64,7 @@ def config_and_summary(path: Path) -> tuple[dict, dict]:
 
 def run_meta(path: Path) -> dict:
     """The run record's name, group and tags."""
-    for r in records(path):
+    for r in complete_records(path):
         if r.WhichOneof("record_type") == "run":
             return {
                 "name": r.run.display_name,
