@@ -92,8 +92,8 @@ def _audit_lines(audit: dict) -> list[str]:
         )
     for name, d in (audit.get("descriptive") or {}).items():
         lines.append(
-            f"  {name}: effective epsilon (descriptive, not a DP bound) cp={_fmt(d['epsilon_cp'])} "
-            f"gdp={_fmt(d['epsilon_gdp'])}"
+            f"  {name}: effective epsilon (descriptive, not a DP bound) cp={_fmt(d['epsilon_cp_descriptive'])} "
+            f"gdp={_fmt(d['epsilon_gdp_descriptive'])}"
         )
     return lines
 

@@ -90,7 +90,7 @@ def build_components(cfg: DictConfig) -> Components:
         logger=build(cfg.logger, Logger, "logger"),
         audit=build(cfg.audit, Audit, "audit") if cfg.get("audit") is not None else Audit(descriptive=False),
     )
-    parts.audit.check(parts.attacks)
+    parts.audit.check(parts.attacks, parts.privacy)
     if parts.model.conditional and parts.dataset.n_classes < 2:
         raise ConfigError("model.conditional", f"dataset {cfg.dataset.name} has no class labels to condition on")
     parts.model.build(parts.dataset.image_size, parts.dataset.channels, parts.dataset.n_classes)  # checks the shape
@@ -208,7 +208,8 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
         for attack in parts.attacks if "attack" in cfg.stages else ():  # e.g. LiRA's shadows: this configuration
             attack.check_run(model_identity, int(cfg.seed))
         n_trained = len(membership.training_idx)  # the members and the canaries trained on
-        parts.trainer.check_fits(n_trained)
+        nominal = _nominal_size(membership)
+        parts.trainer.check_fits(n_trained if nominal is None else int(nominal))
         parts.privacy.check(
             n_trained,
             parts.trainer,
@@ -216,6 +217,7 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
             objective=parts.objective,
             n_public=len(membership.extra.get("public_idx", ())),
             conditional=parts.model.conditional,
+            n_nominal=nominal,
         )
     except (ConfigError, DatasetNotFoundError) as exc:
         if not checking:
@@ -296,7 +298,7 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
             folder.write_status("running", stage)
             results["metrics"] = _evaluate(parts, trained)
         stage = "plots"
-        _plots(folder, attack_scores, trained, results.get("privacy") or {})
+        _plots(folder, attack_scores, trained, results.get("privacy") or {}, parts.attacks)
         results["status"] = "completed"
         return _finish(cfg, parts, results, folder, stage)
     except (ConfigError, DatasetNotFoundError) as exc:
@@ -329,7 +331,12 @@ def _dataset_record(cfg, parts: Components, pool, membership) -> dict:
         "source": pool.source,
     }
     if "public_idx" in membership.extra:
-        record.update(n_public=len(membership.extra["public_idx"]), public_used=parts.privacy.uses_public_data)
+        n_public = len(membership.extra["public_idx"])
+        record.update(
+            n_public=n_public,
+            public_share=round(n_public / (n_public + len(membership.member_idx)), 4),  # public / (public + members)
+            public_used=parts.privacy.uses_public_data,
+        )
     if "member_groups" in membership.extra:
         record.update(
             n_member_groups=len(membership.extra["member_groups"]),
@@ -430,26 +437,39 @@ def _load_data(cfg: DictConfig, parts: Components, folder: RunFolder, train: boo
 
 
 def _public_records(cfg: DictConfig, pool, available: np.ndarray) -> np.ndarray:
-    """The public records (`dataset.public_fraction` of the records the split could use, drawn from stream
-    `public`): disjoint from the members and from every attacked record; empty by default."""
+    """The public records, drawn from stream `public` among the records the split could use: disjoint from the
+    members and from every attacked record; none by default. `dataset.public_fraction` is the public share of
+    the training data, public / (public + members) -- dp-GAN's "2 : 98 as publicly available data D_pub and
+    private data D_pri" (Zhang et al., Sec. 5) is 0.02 -- so the count is solved against the member count the
+    split then draws from what is left."""
     fraction = float(cfg.dataset.get("public_fraction") or 0.0)
     if fraction == 0.0:
         return np.array([], dtype=int)
     if pool.groups is not None:
         raise ConfigError("dataset.public_fraction", "is not supported for datasets split by group (IDC)")
-    n_public = int(round(fraction * len(available)))
-    left = len(available) - n_public
-    if cfg.dataset.max_samples is not None:
-        left = min(left, int(cfg.dataset.max_samples))
-    if (
-        n_public < 1
-        or int(round(cfg.dataset.member_fraction * left)) < 1
-        or left - round(cfg.dataset.member_fraction * left) < 1
-    ):
+    if not 0 < fraction < 1:
+        raise ConfigError("dataset.public_fraction", f"must be in [0, 1), got {fraction}")
+    max_samples, member_fraction = cfg.dataset.max_samples, cfg.dataset.member_fraction
+
+    def left_and_members(n_public: int) -> tuple[int, int]:
+        left = len(available) - n_public
+        left = min(left, int(max_samples)) if max_samples is not None else left
+        return left, int(round(member_fraction * left))
+
+    n_public = 0
+    for _ in range(64):  # public = f / (1 - f) x members, members drawn from what public leaves: a fixed point
+        left, n_members = left_and_members(n_public)
+        wanted = int(round(fraction / (1 - fraction) * n_members))
+        if wanted == n_public:
+            break
+        n_public = wanted
+    left, n_members = left_and_members(n_public)
+    if n_public < 1 or n_members < 1 or left - n_members < 1 or n_public > len(available):
         raise ConfigError(
             "dataset.public_fraction",
-            f"{fraction} of {len(available)} records sets aside {n_public} public records and leaves {left} to split "
-            f"into members and non-members: each side needs at least one, and the public set at least one record",
+            f"a public share of {fraction} among {len(available)} records sets aside {n_public} public records and "
+            f"leaves {left} to split into members and non-members: each side needs at least one, and the public "
+            "set at least one record",
         )
     rng = np.random.default_rng(derive(int(cfg.seed), "public"))
     return np.sort(rng.choice(available, n_public, replace=False))
@@ -462,7 +482,7 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
     from .training.trainer import Checkpoint
 
     members = torch.as_tensor(membership.training_idx)
-    codes = parts.privacy.member_codes(len(members), seed)
+    codes = parts.privacy.member_codes(len(members), seed, record_ids=membership.training_idx)
     public = None
     if parts.privacy.uses_public_data:  # only a mechanism that declares it reads the public records
         idx = torch.as_tensor(membership.extra["public_idx"])
@@ -484,6 +504,7 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
         checkpoint=resume,
         public=public,
         stop=stop,
+        n_nominal=_nominal_size(membership),
     )
     summary = result.summary()
     write_torch(
@@ -503,6 +524,14 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
     if stop is not None and stop.signal_name is not None:  # asked during the last epoch: stop now, trained
         raise Interrupted(stop.signal_name)
     return summary
+
+
+def _nominal_size(membership) -> float | None:
+    """With an audit's canaries, the training set's expected size, members + canaries / 2: the step count and
+    a DP sample rate come from it, so neither depends on which canaries the coins drew in (None without)."""
+    if "canary_idx" not in membership.extra:
+        return None
+    return len(membership.member_idx) + len(membership.extra["canary_idx"]) / 2
 
 
 def build_gan(parts: Components, n_classes: int):
@@ -642,12 +671,18 @@ def _evaluate(parts: Components, trained) -> dict:
     return metrics
 
 
-def _plots(folder: RunFolder, attack_scores: dict, trained, privacy_record: dict) -> None:
+def _plots(folder: RunFolder, attack_scores: dict, trained, privacy_record: dict, parts_attacks=()) -> None:
     from .plots import roc_plot, sample_grid, score_histogram
 
     spent, delta = _spent_epsilon(privacy_record), privacy_record.get("delta")
     dp = (spent, float(delta)) if spent is not None and isinstance(delta, (int, float)) else None
     if attack_scores:
+        if not trained.privacy.releases_discriminator:  # the DP region speaks of G; such curves read a private D
+            reads_d = {a.name for a in parts_attacks if a.reads_discriminator}
+            attack_scores = {
+                (f"{name} (reads D: not released, outside the guarantee)" if name in reads_d else name): s
+                for name, s in attack_scores.items()
+            }
         roc_plot(folder.plots_dir / "roc.png", attack_scores, dp)
         score_histogram(folder.plots_dir / "score_hist.png", attack_scores)
     sample_grid(folder.plots_dir / "samples.png", trained.sample(64))

@@ -103,10 +103,37 @@ def test_multi_run_bounds_are_sound_on_a_gaussian_mechanism():
         inside = rng.random(trials) < 0.5
         out = multi_run_bound(rng.normal(mu * inside, 1.0), inside, delta, alpha, seed=k)
         assert out["held_out_trials"] == trials // 2
-        found.append((out["epsilon_lb_cp"], out["epsilon_lb_gdp"]))
+        found.append((out["epsilon_lb_cp"], out["epsilon_gdp_assumed"]))
     found = np.array(found)
     assert ((found > true_eps).sum(0) <= stats.binom.ppf(0.999, audits, alpha)).all()
     assert found[:, 0].mean() > 0.2 and found[:, 1].mean() > found[:, 0].mean()  # detectable, GDP tighter
+
+
+def test_the_gdp_figure_is_no_bound_on_randomized_response_and_clopper_pearson_is():
+    """Randomized response is exactly (2, 0)-DP but its trade-off curve is not Gaussian: the GDP figure exceeds 2
+    in (almost) every audit -- it is named `epsilon_gdp_assumed`, never a bound -- while the Clopper-Pearson
+    bound exceeds 2 in at most alpha of them."""
+    from privgan_runner.audit.multi_run import multi_run_bound
+
+    rng = np.random.default_rng(3)
+    epsilon, delta, alpha, audits, trials = 2.0, 1e-5, 0.05, 100, 1000
+    found = []
+    for k in range(audits):
+        inside, scores = _rr_trial(rng, trials, epsilon)
+        out = multi_run_bound(scores, inside, delta, alpha, seed=k)
+        found.append((out["epsilon_lb_cp"], out["epsilon_gdp_assumed"]))
+        assert "not a bound" in out["epsilon_gdp_assumed_note"]
+    found = np.array(found)
+    assert (found[:, 0] > epsilon).sum() <= stats.binom.ppf(0.999, audits, alpha)
+    assert (found[:, 1] > epsilon).mean() > 0.9  # the Gaussian assumption overstates RR's epsilon
+
+
+def test_the_multi_run_delta_is_the_runs_own():
+    from privgan_runner.audit.__main__ import run_delta
+
+    assert run_delta({"privacy.delta": 1e-3, "audit.delta": None}) == 1e-3
+    assert run_delta({"privacy.delta": 1e-3, "audit.delta": 1e-6}) == 1e-6
+    assert run_delta({}) == 1e-5  # a run without a mechanism's delta: the audit's default
 
 
 def test_multi_run_audit_reads_one_trial_per_run_folder(tmp_path):
@@ -152,6 +179,12 @@ def test_multi_run_audit_reads_one_trial_per_run_folder(tmp_path):
         (["audit.signal=distance"], "audit.signal"),
         (["audit.canaries=bogus"], "audit.canaries"),
         (["audit.alpha=1.5"], "audit.alpha"),
+        # GS-WGAN and DPAC release G only: a signal that reads their (private, unreleased) discriminators
+        (["privacy=gswgan", "objective=wasserstein", "regularizer=gradient_penalty"], "audit.signal"),
+        (
+            ["privacy=dpac", "objective=wasserstein", "regularizer=gradient_penalty", "model.conditional=true"],
+            "audit.signal",
+        ),
     ],
 )
 def test_bad_audit_configs_are_refused_naming_the_key(overrides, key):
@@ -162,6 +195,24 @@ def test_bad_audit_configs_are_refused_naming_the_key(overrides, key):
     with pytest.raises(ConfigError) as err:
         build_components(compose_config("audit=one_run", *overrides))
     assert err.value.key == key
+
+
+def test_a_g_only_mechanism_is_audited_through_what_it_releases():
+    from privgan_runner.pipeline import build_components
+
+    from .conftest import compose_config
+
+    parts = build_components(
+        compose_config(
+            "audit=one_run",
+            "privacy=gswgan",
+            "objective=wasserstein",
+            "regularizer=gradient_penalty",
+            "attack=[distance,white_box]",
+            "audit.signal=distance",
+        )
+    )
+    assert parts.audit.signal == "distance" and not parts.privacy.releases_discriminator
 
 
 def test_more_canaries_than_the_pool_is_refused_before_anything_is_written(tiny_run, tmp_path):
@@ -234,11 +285,11 @@ def test_descriptive_audit_labels_itself_and_reaches_the_report(tiny_run, tmp_pa
 
     results, run_dir = tiny_run("audit=descriptive")
     d = results["audit"]["descriptive"]["white_box"]
-    assert "not a DP bound" in d["note"] and d["epsilon_cp"] >= 0
+    assert "not a DP bound" in d["note"] and d["epsilon_cp_descriptive"] >= 0
     assert "one_run" not in results["audit"]
     row = flatten(run_dir)
-    assert "audit.descriptive.white_box.epsilon_cp" in row["figures"]
-    assert "audit.descriptive.white_box.epsilon_cp" in results["figures"]
+    assert "audit.descriptive.white_box.epsilon_cp_descriptive" in row["figures"]
+    assert "audit.descriptive.white_box.epsilon_cp_descriptive" in results["figures"]
 
 
 @pytest.mark.slow  # trains a memorizing GAN with 100 canaries: about 30 s

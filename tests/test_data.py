@@ -307,10 +307,13 @@ def test_public_records_are_never_members_nor_attacked_and_default_to_none(tiny_
     )
     m = Membership.load(run_dir / "membership.npz")
     public = m.extra["public_idx"]
-    assert len(public) == 16  # a quarter of the 64 records (the noise canaries are appended, not drawn from them)
+    # a quarter of the training data is public: public / (public + members) = 1/4 (dp-GAN's 2:98 reading)
+    assert len(public) == round(len(m.member_idx) / 3)
+    assert len(public) / (len(public) + len(m.member_idx)) == pytest.approx(0.25, abs=0.02)
     for other in (m.member_idx, m.nonmember_idx, m.extra["canary_idx"]):
         assert not set(public) & set(other)
-    assert results["dataset"]["n_public"] == 16 and results["dataset"]["public_used"] is False
+    assert results["dataset"]["n_public"] == len(public) and results["dataset"]["public_used"] is False
+    assert results["dataset"]["public_share"] == pytest.approx(0.25, abs=0.02)
     plain, plain_dir = tiny_run("metric=[gen_gap]", run_dir=tmp_path / "plain")
     zero, zero_dir = tiny_run("metric=[gen_gap]", "dataset.public_fraction=0.0", run_dir=tmp_path / "zero")
     a, b = Membership.load(plain_dir / "membership.npz"), Membership.load(zero_dir / "membership.npz")

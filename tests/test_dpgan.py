@@ -51,11 +51,15 @@ def test_per_sample_gradients_include_each_records_own_gradient_penalty():
             torch.testing.assert_close(grads[name][i], p.grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_algorithm_2_merges_the_closest_bounds_with_their_l2_norm():
-    bounds = {"a": 1.0, "b": 1.1, "c": 5.0, "d": 9.0}
-    assert cluster_bounds(bounds, 3) == [["a", "b"], ["c"], ["d"]]  # |1.0 - 1.1| is the closest pair
-    assert cluster_bounds(bounds, 2) == [["a", "b", "c"], ["d"]]  # sqrt(1 + 1.21) = 1.49 is 3.51 from 5
+def test_algorithm_2_merges_the_most_similar_ratio_with_their_l2_norm():
+    """Line 3: argmin max(c(G)/c(G'), c(G')/c(G)) -- a ratio, not a difference: 0.01 and 0.02 are twice apart,
+    1.0 and 1.05 only 5%, although their difference is five times larger."""
+    bounds = {"a": 0.01, "b": 0.02, "c": 1.0, "d": 1.05}
+    assert cluster_bounds(bounds, 3) == [["a"], ["b"], ["c", "d"]]
+    assert cluster_bounds(bounds, 2) == [["a", "b"], ["c", "d"]]  # 2x against 1.45 / 0.02
     assert cluster_bounds(bounds, 1) == [["a", "b", "c", "d"]]
+    assert cluster_bounds({"a": 1.0, "b": 1.1, "c": 5.0, "d": 9.0}, 2) == [["a", "b"], ["c", "d"]]  # 9 / 5 < 5 / 1.49
+    assert cluster_bounds({"a": 1.0, "b": 2.0}, 5) == [["a"], ["b"]]  # fewer parameters than groups asked
     names = ["f.0.weight", "f.0.bias", "f.2.weight", "head.weight", "head.bias"]
     assert fixed_groups(names, "weight_bias") == [
         ["f.0.weight", "f.2.weight", "head.weight"],
@@ -76,6 +80,17 @@ def test_each_group_is_clipped_to_its_bound_and_the_accountant_is_charged_sigma_
     assert bounds == pytest.approx([1.0 / math.sqrt(k)] * k) and sigma == 1.0  # together: max_grad_norm
     step(pool.images[:8].unsqueeze(0), pool.labels[:8].unsqueeze(0), torch.zeros(1, 8, dtype=torch.long))
     assert mech.accountant.history == [(pytest.approx(1 / math.sqrt(k)), 8 / 48, 1)]
+
+
+def test_more_groups_than_parameter_tensors_charge_the_groups_formed():
+    """k asked above D's parameter tensors: clustering forms one group per tensor, and the accountant is charged
+    sigma / sqrt(groups formed), not sigma / sqrt(k asked) (which would overstate the noise)."""
+    mech, step, D, pool = _step(n_groups_clip=1000, adaptive_clip=True)
+    tensors = len([p for p in D.parameters() if p.requires_grad])
+    assert mech.n_groups == tensors < 1000
+    assert mech.noise_multiplier == pytest.approx(1.0 / math.sqrt(tensors))
+    step(pool.images[:8].unsqueeze(0), pool.labels[:8].unsqueeze(0), torch.zeros(1, 8, dtype=torch.long))
+    assert len(step.last_bounds) == tensors
 
 
 def test_adaptive_bounds_come_from_public_records_only():

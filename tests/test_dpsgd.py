@@ -21,7 +21,7 @@ from .helpers import step_context
 def _dp_step(batch_size=8, n=32, conditional=False, labels=None, G_wrapper=None, **dp):
     torch.manual_seed(0)
     pool = Synthetic(image_size=16, n_samples=n).load()
-    mech = DPSGD(**{"epsilon": 10.0, **dp})
+    mech = DPSGD(**dp)
     G, D = mech.build_models(DCGAN(width=8, z_dim=8, conditional=conditional), 16, 1, 10)
     if G_wrapper is not None:
         G = G_wrapper(G)
@@ -52,7 +52,11 @@ def test_epsilon_in_results_equals_opacus_recomputed(tiny_run):
 
 def test_explicit_noise_multiplier_and_broken_sampling_are_reported(tiny_run):
     results, _ = tiny_run(
-        "privacy=dpsgd", "privacy.noise_multiplier=2.0", "privacy.poisson_sampling=false", "privacy.accountant=prv"
+        "privacy=dpsgd",
+        "privacy.epsilon=null",
+        "privacy.noise_multiplier=2.0",
+        "privacy.poisson_sampling=false",
+        "privacy.accountant=prv",
     )
     p = results["privacy"]
     assert p["noise_multiplier"] == 2.0 and p["accountant"] == "prv"
@@ -60,7 +64,7 @@ def test_explicit_noise_multiplier_and_broken_sampling_are_reported(tiny_run):
 
 
 def test_every_per_sample_gradient_is_clipped():
-    mech, step, D, batch = _dp_step(batch_size=1, noise_multiplier=0.0, max_grad_norm=1e-3, poisson_sampling=False)
+    mech, step, D, batch = _dp_step(batch_size=1, noise_multiplier=1e-12, max_grad_norm=1e-3, poisson_sampling=False)
     seen = {}
     inner = step.opt_d.original_optimizer
 
@@ -80,7 +84,7 @@ def test_every_per_sample_gradient_is_clipped():
 
 
 def test_averaged_clipped_gradients_respect_the_bound():
-    mech, step, D, batch = _dp_step(batch_size=8, noise_multiplier=0.0, max_grad_norm=1e-3, poisson_sampling=False)
+    mech, step, D, batch = _dp_step(batch_size=8, noise_multiplier=1e-12, max_grad_norm=1e-3, poisson_sampling=False)
     norms = []
     step.opt_d.original_optimizer.register_step_pre_hook(
         lambda opt, a, k: norms.append(torch.cat([p.grad.flatten() for p in D.parameters()]).norm())
@@ -164,7 +168,8 @@ def test_everything_g_sees_is_independent_of_which_records_were_sampled():
     g_steps = [call for call in original if call[2]]
     assert len(g_steps) == 4  # one G forward with gradients per step ...
     assert all(call[0].shape[0] == 8 for call in g_steps)  # ... on trainer.batch_size records, never the Poisson count
-    assert len({call[0].shape[0] for call in original if not call[2]}) > 1  # the D steps' counts did vary
+    # the D steps' generated records come in chunks of batch_size too: the Poisson counts never reach G
+    assert all(call[0].shape[0] == 8 for call in original)
 
 
 def test_dp_results_name_the_label_prior_and_what_is_not_covered(tiny_run):
@@ -204,3 +209,39 @@ def test_the_progress_bar_shows_the_epsilon_spent():
     assert mech.progress() == {}
     step(*batch)
     assert float(mech.progress()["eps"]) == pytest.approx(mech.spent_epsilon(), abs=0.005) and mech.spent_epsilon() > 0
+
+
+WGAN_GP = ("objective=wasserstein", "regularizer=gradient_penalty", "model.conditional=true", "objective.n_critic=1")
+GS = (*WGAN_GP, "privacy.n_discriminators=4")
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (("privacy=dpsgd", "privacy.epsilon=1", "privacy.noise_multiplier=2"), "privacy.noise_multiplier"),
+        (("privacy=dpsgd", "privacy.epsilon=null", "privacy.noise_multiplier=0"), "privacy.noise_multiplier"),
+        (("privacy=dpsgd", "privacy.epsilon=null", "privacy.noise_multiplier=inf"), "privacy.noise_multiplier"),
+        (("privacy=dpsgd", "privacy.epsilon=inf"), "privacy.epsilon"),
+        (("privacy=dpsgd", "privacy.epsilon=nan"), "privacy.epsilon"),
+        (("privacy=dpsgd", "privacy.epsilon=1e-6"), "privacy.epsilon"),
+        (("privacy=dpsgd", "privacy.max_grad_norm=inf"), "privacy.max_grad_norm"),
+        (("privacy=dpgan", "privacy.grad_sample=opacus", *WGAN_GP), "privacy.grad_sample"),
+        (("privacy=dpgan", "privacy.epsilon=1e-6", *WGAN_GP), "privacy.epsilon"),
+        (("privacy=gswgan", "privacy.clip=inf", *GS), "privacy.clip"),
+        (("privacy=gswgan", "privacy.epsilon=1e-6", *GS), "privacy.epsilon"),
+        (("privacy=dpac", "privacy.epsilon=3", "privacy.noise_multiplier=1", *GS), "privacy.noise_multiplier"),
+    ],
+)
+def test_a_dp_budget_that_cannot_hold_is_refused_before_anything_is_written(tiny_run, tmp_path, overrides, key):
+    """Both epsilon and a noise multiplier (the multiplier would silently win), no noise, infinities, a target no
+    noise multiplier reaches (computed while checking, not after the run folder is filled), an infinite clip."""
+    run_dir = tmp_path / "refused"
+    with pytest.raises(ConfigError) as err:
+        tiny_run(*overrides, run_dir=run_dir)
+    assert err.value.key == key, err.value
+    assert sorted(p.name for p in run_dir.iterdir()) == ["status.json"]
+
+
+def test_dpgan_accepts_its_only_grad_sample(tiny_run):
+    results, _ = tiny_run("privacy=dpgan", "privacy.grad_sample=fast", *WGAN_GP, "trainer.epochs=1")
+    assert results["status"] == "completed"

@@ -54,7 +54,11 @@ def test_js_losses_match_their_definitions():
     expected_d = -(torch.log(torch.sigmoid(real)).mean() + torch.log(1 - torch.sigmoid(fake)).mean())
     assert js.d_loss(real, fake) == pytest.approx(float(expected_d), rel=1e-5)
     assert js.g_loss(fake) == pytest.approx(float(-torch.log(torch.sigmoid(fake)).mean()), rel=1e-5)
-    assert torch.allclose(js.score(real), torch.sigmoid(real))
+    assert torch.allclose(js.score(real), torch.sigmoid(real.double()))
+    # ranked on the logit: the order of d(x) without its saturation (float32 d(x) is exactly 1 from logit 17 on)
+    memorized = torch.tensor([17.0, 20.0, 40.0])
+    assert torch.sigmoid(memorized).unique().numel() == 1 and js.rank(memorized).unique().numel() == 3
+    assert js.rank_of_score(float(js.score(torch.tensor(2.5)))) == pytest.approx(2.5)
     smoothed = JS(real_label=0.9).real_record_loss(real)
     assert torch.allclose(
         smoothed, F.binary_cross_entropy_with_logits(real, torch.full_like(real, 0.9), reduction="none")

@@ -60,7 +60,9 @@ def test_every_figure_equals_sklearn_on_saved_scores(tiny_run):
         assert chosen.sum() == pytest.approx(m)
         assert fig["top_m_accuracy"] == pytest.approx(chosen[is_member].sum() / m)
     wb = np.load(run_dir / "scores" / "white_box.npz")
-    assert float(wb["threshold"]) == pytest.approx(wb["scores"][wb["is_member"]].mean())  # Wu: mean over members
+    # Wu: the members' mean d(x); the scores are d(x)'s logits (ranked without saturation), so is the threshold
+    mean_d = (1 / (1 + np.exp(-wb["scores"][wb["is_member"]]))).mean()
+    assert float(wb["threshold"]) == pytest.approx(np.log(mean_d / (1 - mean_d)))
 
 
 @pytest.mark.parametrize("objective", options("objective"))

@@ -23,7 +23,7 @@ def _kill_at(monkeypatch, step):
     monkeypatch.setattr(NoLogger, "log", log)
 
 
-@pytest.mark.parametrize("privacy", [[], ["privacy=dpsgd", "privacy.noise_multiplier=1.0"]])
+@pytest.mark.parametrize("privacy", [[], ["privacy=dpsgd", "privacy.epsilon=null", "privacy.noise_multiplier=1.0"]])
 def test_killed_job_resumes_to_the_same_end(tiny_run, tmp_path, monkeypatch, privacy):
     straight, _ = tiny_run(*RESUMABLE, *privacy, run_dir=tmp_path / "straight")
 

@@ -27,7 +27,7 @@ def test_offline_run_files_hold_config_and_attack_figures(tiny_run, monkeypatch)
     assert summary["metrics/gen_gap"] == pytest.approx(results["metrics"]["gen_gap"])
     assert summary["status"] == "completed" and "train/d_loss" in summary
     assert summary["audit/one_run/epsilon_lb"] == pytest.approx(results["audit"]["one_run"]["epsilon_lb"])
-    assert "audit/descriptive/white_box/epsilon_cp" in summary
+    assert "audit/descriptive/white_box/epsilon_cp_descriptive" in summary
 
 
 def test_two_runs_in_one_process_stay_separate(tiny_run, tmp_path, monkeypatch):

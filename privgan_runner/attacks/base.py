@@ -30,6 +30,8 @@ class Attack:
     #: a record's score depends on the model and the record only, never on who the members are (the
     #: Monte-Carlo attack's reference set and LOGAN's knowledge do): the audit's canary signal must be so
     label_free_scores: bool = False
+    #: its scores read the discriminator (white-box): meaningless against a mechanism that never releases D
+    reads_discriminator: bool = False
 
     @classmethod
     def describe_figures(cls) -> tuple:

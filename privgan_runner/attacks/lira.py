@@ -70,6 +70,7 @@ def _shadow_runs(shadow_dir: Path | None, identity: dict, seed: int) -> list[Pat
 
 
 class Lira(Attack):
+    reads_discriminator = True
     headline_figures = ("auc", "auc_ci", "tpr_at_1pct_fpr", "tpr_at_0p1pct_fpr")
     figures = (
         Figure("n_shadows", None, False, description="shadow models used"),

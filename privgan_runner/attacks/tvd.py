@@ -42,6 +42,7 @@ def total_variation(a: np.ndarray, b: np.ndarray, bins: int, score_range: tuple[
 
 
 class TVD(Attack):
+    reads_discriminator = True
     headline_figures = ()  # its ROC figures are those of the view it picked: descriptive
     figures = (
         Figure("tvd", True, True, (0.0, 1.0), description="binned TVD of member vs non-member scores, max over views"),

@@ -41,22 +41,33 @@ def collect_trials(paths, target: int) -> tuple[np.ndarray, np.ndarray, dict]:
     return np.array(scores), np.array(inside), next(iter(configs.values()))
 
 
+def run_delta(config: dict) -> float:
+    """The runs' δ: audit.delta when set, else the mechanism's privacy.delta, else the audit's default."""
+    from .auditor import DEFAULT_DELTA
+
+    for key in ("audit.delta", "privacy.delta"):
+        if isinstance(config.get(key), (int, float)) and not isinstance(config.get(key), bool):
+            return float(config[key])
+    return DEFAULT_DELTA
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--target", type=int, default=0, help="which canary is the target record (its index)")
     p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--delta", type=float, default=None, help="default: the runs' audit delta")
+    p.add_argument("--delta", type=float, default=None, help="default: the runs' audit.delta, else privacy.delta")
     p.add_argument("--n-attacks", type=int, default=1, help="attacks tried on these runs (alpha is divided)")
     p.add_argument("--seed", type=int, default=0, help="the seed of the fit / held-out split of the trials")
     args = p.parse_args(argv)
     scores, inside, config = collect_trials(args.paths, args.target)
-    delta = args.delta if args.delta is not None else config.get("audit.delta") or 1e-5
+    delta = args.delta if args.delta is not None else run_delta(config)
     out = {"target": args.target, **multi_run_bound(scores, inside, delta, args.alpha, args.n_attacks, args.seed)}
     print(
         f"multi-run audit of canary {args.target}: {out['trials']} runs ({out['held_out_trials']} held out), "
-        f"epsilon_lb = {out['epsilon_lb_cp']} (Clopper-Pearson), {out['epsilon_lb_gdp']} (GDP) "
-        f"at confidence {1 - args.alpha:g}, delta {delta:g}"
+        f"epsilon_lb = {out['epsilon_lb_cp']} (Clopper-Pearson, a lower bound) at confidence "
+        f"{1 - args.alpha:g} / {args.n_attacks} attack(s) tried, delta {delta:g}; {out['epsilon_gdp_assumed']} if the "
+        "mechanism's trade-off curve were Gaussian (GDP, not a bound)"
     )
     write_json(args.paths[0] / "audit_multi_run.json", out)
     return out

@@ -83,7 +83,7 @@ class Audit:
                 ):
                     out.append(
                         Figure(
-                            f"audit.descriptive.{attack.name}.epsilon_{formula}",
+                            f"audit.descriptive.{attack.name}.epsilon_{formula}_descriptive",
                             True,
                             False,
                             description=f"effective epsilon of {attack.name}'s scores ({paper}): descriptive, "
@@ -96,8 +96,11 @@ class Audit:
     def active(self) -> bool:
         return self.canaries is not None or self.descriptive
 
-    def check(self, attacks) -> None:
-        """The signal must be one of the run's attacks, and one whose scores ignore who is a member."""
+    def check(self, attacks, privacy=None) -> None:
+        """The signal must be one of the run's attacks, one whose scores ignore who is a member, and one that
+        reads what the mechanism releases (a D-reading signal against a G-only mechanism audits discriminators
+        that are neither released nor private: its bound would sit beside the accountant's epsilon as if it
+        tested it)."""
         if self.canaries is None:
             return
         by_name = {a.name: a for a in attacks}
@@ -108,6 +111,13 @@ class Audit:
                 "audit.signal",
                 f"{self.signal} reads the membership labels to score (its scores of the canaries would "
                 "depend on their inclusion beyond the model): use white_box, top_m or distance",
+            )
+        if privacy is not None and by_name[self.signal].reads_discriminator and not privacy.releases_discriminator:
+            raise ConfigError(
+                "audit.signal",
+                f"{self.signal} reads the discriminator, which {privacy.name} never releases (it is trained on the "
+                "members without noise, outside the guarantee): audit what is released with a G-only signal, "
+                "audit.signal=distance (and attack=[distance,...])",
             )
 
     def delta_for(self, privacy) -> float:
@@ -152,8 +162,8 @@ class Audit:
         best = int(np.argmax(bounds.gdp_mu(fp, n_out, fn, n_in, self.alpha)))  # ε at δ grows with μ
         gdp = bounds.gdp_epsilon(int(fp[best]), n_out, int(fn[best]), n_in, delta, self.alpha)
         return {
-            "epsilon_cp": _finite(float(cp.max())),
-            "epsilon_gdp": _finite(gdp),
+            "epsilon_cp_descriptive": _finite(float(cp.max())),
+            "epsilon_gdp_descriptive": _finite(gdp),
             "note": "effective epsilon, descriptive, not a DP bound (threshold fitted on these scores; "
             "members not drawn by independent coins)",
         }

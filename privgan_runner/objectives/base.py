@@ -23,5 +23,14 @@ class Objective:
         raise NotImplementedError
 
     def score(self, out: torch.Tensor) -> torch.Tensor:
-        """The white-box attack's score d(x) (Wu Sec. 4.1): higher = judged more real."""
+        """The white-box attack's score d(x) (Wu Sec. 4.1), in float64: higher = judged more real."""
         raise NotImplementedError
+
+    def rank(self, out: torch.Tensor) -> torch.Tensor:
+        """A float64 score in d(x)'s order that never saturates (attacks and audits rank on it: a saturated
+        d(x) would tie the most memorized records). Default: d(x) itself."""
+        return self.score(out)
+
+    def rank_of_score(self, value: float) -> float:
+        """The `rank` value of a d(x) value (a threshold set on d(x), moved onto the ranking scale)."""
+        return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -28,4 +30,12 @@ class JS(Objective):
         return F.softplus(-fake).mean()  # -log d(G(z)): the non-saturating loss
 
     def score(self, out: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(out)
+        return torch.sigmoid(out.double())
+
+    def rank(self, out: torch.Tensor) -> torch.Tensor:
+        """The logit: d(x)'s order without its saturation (a float32 sigmoid is exactly 1 from logit 17 on, a
+        float64 one from 37 on)."""
+        return out.double()
+
+    def rank_of_score(self, value: float) -> float:
+        return math.log(value) - math.log1p(-value) if 0 < value < 1 else math.copysign(math.inf, value - 0.5)

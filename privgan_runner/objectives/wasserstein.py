@@ -18,4 +18,4 @@ class Wasserstein(Objective):
         return -fake.mean()
 
     def score(self, out: torch.Tensor) -> torch.Tensor:
-        return out  # the critic's raw output
+        return out.double()  # the critic's raw output

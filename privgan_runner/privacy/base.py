@@ -23,6 +23,8 @@ class PrivacyMechanism:
     capturable: bool = True
     #: membership codes G and D are conditioned on (0 = none)
     n_codes: int = 0
+    #: D is released with G (attacks may read it); GS-WGAN and DPAC release G only
+    releases_discriminator: bool = True
     #: reads the public records (dataset.public_fraction); results.json dataset.public_used says whether any did
     uses_public_data: bool = False
 
@@ -37,7 +39,9 @@ class PrivacyMechanism:
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         return model.build(image_size, channels, n_classes, n_codes=self.n_codes)
 
-    def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
+    def member_codes(self, n_members: int, seed: int, record_ids=None) -> torch.Tensor:
+        """Each member's code. `record_ids`: the members' pool indices (their identities), for a mechanism whose
+        codes must not move when another record is added or removed (GS-WGAN's discriminator subsets)."""
         return torch.zeros(n_members, dtype=torch.long)
 
     def make_step(self, G, D, objective, regularizer, ctx: StepContext) -> AdversarialStep:

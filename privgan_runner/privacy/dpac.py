@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..errors import ConfigError
-from ..training.step import StepContext
+from ..training.step import StepContext, frozen_statistics
 from .gswgan import GSWGAN, GSWGANStep
 
 
@@ -47,10 +47,12 @@ class DPACStep(GSWGANStep):
 
     def train_classifier(self, k: int) -> torch.Tensor:
         C_k, m = self.classifiers[k], self.mechanism
+        if not len(self.subsets[k]):  # an empty subset's classifier never trains
+            return torch.zeros((), device=self.members[0].device)
         C_k.requires_grad_(True)
         x, y = self.subset_batch(k)
         y_fake = self.fake_labels(x, None)
-        with torch.no_grad():
+        with torch.no_grad(), frozen_statistics(self.G):  # G learns only in its sanitized step
             fake = self.G(self.noise(x), y_fake)
         if m.sequential:  # real, then fake: two steps
             losses = []
@@ -75,7 +77,7 @@ class DPACStep(GSWGANStep):
         m, C_k, n = self.mechanism, self.classifiers[k], fake.shape[0]
         c_loss = self.train_classifier(k)
         r2g = F.cross_entropy(C_k(fake), y) if m.real2gen else fake.new_zeros(())
-        g2r = self.look_ahead_real_loss(k, fake, y) if m.gen2real else fake.new_zeros(())
+        g2r = self.look_ahead_real_loss(k, fake, y) if m.gen2real and len(self.subsets[k]) else fake.new_zeros(())
         total = g_sum + n * (m.real2gen_weight * r2g + m.gen2real_weight * g2r)  # sums of per-sample terms
         return total, [c_loss, r2g.detach(), g2r.detach()]
 

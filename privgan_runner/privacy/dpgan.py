@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from ..training.step import AdversarialStep, StepContext
+from ..training.step import AdversarialStep, StepContext, frozen_statistics
 from .dpsgd import DPSGD
 from .fast_dp_step import FastDPStep, one_record
 from .per_sample import accounted_noise_multiplier, group_norms, per_sample_gradients
@@ -39,14 +39,22 @@ GROUPINGS = ("by_layer", "weight_bias")
 GROUP_BOUNDS = ("l2", "mean")
 
 
+def bound_ratio(a: float, b: float) -> float:
+    """Algorithm 2's similarity of two clipping bounds: max(c/c', c'/c) (1 for equal bounds)."""
+    low, high = min(a, b), max(a, b)
+    if low == high:
+        return 1.0
+    return high / low if low > 0 else math.inf
+
+
 def cluster_bounds(bounds: dict[str, float], k: int) -> list[list[str]]:
-    """Algorithm 2 (Weight-Clustering): start with one group per parameter, merge the two groups whose
-    bounds are closest (ties: the first pair in parameter order) until k remain; a merged group's bound is
-    sqrt(c(G)^2 + c(G')^2)."""
+    """Algorithm 2 (Weight-Clustering): start with one group per parameter; while more than k remain, merge
+    "G, G' <- argmin max(c(G)/c(G'), c(G')/c(G))" (line 3) with bound sqrt(c(G)^2 + c(G')^2) (line 4); ties
+    go to the first pair in parameter order. Fewer than k parameters make fewer than k groups."""
     groups = [([name], c) for name, c in bounds.items()]
     while len(groups) > k:
-        order = sorted(range(len(groups)), key=lambda i: groups[i][1])  # closest bounds are neighbours
-        i, j = min(zip(order, order[1:]), key=lambda ij: (abs(groups[ij[0]][1] - groups[ij[1]][1]), min(ij)))
+        order = sorted(range(len(groups)), key=lambda i: groups[i][1])  # the most similar ratio is a neighbour
+        i, j = min(zip(order, order[1:]), key=lambda ij: (bound_ratio(groups[ij[0]][1], groups[ij[1]][1]), min(ij)))
         (a, ca), (b, cb) = groups[i], groups[j]
         groups[min(i, j)] = (a + b if i < j else b + a, math.hypot(ca, cb))
         del groups[max(i, j)]
@@ -66,12 +74,23 @@ def fixed_groups(names: list[str], grouping) -> list[list[str]]:
     return list(layers.values())
 
 
+class PublicWarmStartStep(AdversarialStep):
+    """A plain WGAN-GP step on public records (the warm start). As in the private steps, G's statistics learn only
+    in the forward its G step uses (the last critic batch's); the other critic batches' are made frozen."""
+
+    def d_fakes(self, x, y, keep_graph: bool):
+        if keep_graph:
+            return super().d_fakes(x, y, keep_graph)
+        with frozen_statistics(self.G):
+            return super().d_fakes(x, y, keep_graph)
+
+
 class DPGANStep(FastDPStep):
     """The critic's DP update (per-sample WGAN + gradient-penalty gradients, grouped clipping)."""
 
-    def __init__(self, *args, mechanism: DPGAN, public, gp_weight: float, **kwargs):
+    def __init__(self, *args, mechanism: DPGAN, public, gp_weight: float, n_critic: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
-        self.mechanism, self.public, self.gp_weight = mechanism, public, gp_weight
+        self.mechanism, self.public, self.gp_weight, self.n_critic = mechanism, public, gp_weight, n_critic
         self.layerwise = False  # the gradient penalty's double backward needs vmap(grad)
         self.last_bounds: list[float] = []
 
@@ -107,7 +126,7 @@ class DPGANStep(FastDPStep):
         idx = torch.randint(0, images.shape[0], (self.mechanism.public_batch_size,), device=images.device)
         x, y = images[idx], (labels[idx] if self.conditional else None)
         y_fake = self.fake_labels(x, None)
-        with torch.no_grad():
+        with torch.no_grad(), frozen_statistics(self.G):  # G learns only in its sanitized step
             fake = self.G(self.noise(x), y_fake, None)
         grads, _ = self.per_pair(x, y, None, fake, y_fake, None)
         norms = group_norms(grads, [[n] for n in self.order]).mean(0)
@@ -119,14 +138,15 @@ class DPGANStep(FastDPStep):
         return super().__call__(real, labels, codes)
 
     def warm_start(self) -> None:
-        """Section 4.3: `warm_start_steps` plain WGAN-GP steps (G and D) on public batches, own optimizers."""
+        """Section 4.3: `warm_start_steps` plain WGAN-GP steps (n_critic critic batches and a G update each, as
+        the private steps) on public batches, with their own optimizers."""
         m = self.mechanism
         m.warm_started = True
         if not m.warm_start_steps:
             return
         from ..regularizers.gradient_penalty import GradientPenalty
 
-        plain = AdversarialStep(
+        plain = PublicWarmStartStep(
             self.G,
             self.D,
             torch.optim.Adam(self.G.parameters(), lr=self.opt_g.defaults["lr"], betas=self.opt_g.defaults["betas"]),
@@ -139,9 +159,9 @@ class DPGANStep(FastDPStep):
             self.n_classes,
         )
         images, labels = self.public
-        for _ in range(m.warm_start_steps):
-            idx = torch.randint(0, images.shape[0], (self.batch_size,), device=images.device)
-            plain(images[idx].unsqueeze(0), labels[idx].unsqueeze(0), torch.zeros_like(labels[idx]).unsqueeze(0))
+        for _ in range(m.warm_start_steps):  # each: n_critic critic batches, then G (the improved WGAN's loop)
+            idx = torch.randint(0, images.shape[0], (self.n_critic, self.batch_size), device=images.device)
+            plain(images[idx], labels[idx], torch.zeros_like(labels[idx]))
 
     def accounted_noise_multiplier(self, n_groups: int) -> float:
         return self.mechanism.noise_multiplier  # sigma / sqrt(k), fixed when the groups' count was
@@ -160,8 +180,13 @@ class DPGAN(DPSGD):
         **dpsgd,
     ):
         """`dpsgd`: DPSGD's keys but grad_sample (always torch.func here); noise_multiplier is the paper's sigma."""
-        if "grad_sample" in dpsgd:
-            raise ConfigError("grad_sample", "dp-GAN's per-sample gradient penalty needs torch.func: remove the key")
+        grad_sample = dpsgd.pop("grad_sample", "fast")
+        if grad_sample != "fast":
+            raise ConfigError(
+                "grad_sample",
+                "dp-GAN's per-sample gradient penalty (a double backward) needs torch.func: only fast, got "
+                f"{grad_sample!r}",
+            )
         super().__init__(**dpsgd, grad_sample="fast")
         noise_multiplier = dpsgd.get("noise_multiplier")
         if not (n_groups_clip in GROUPINGS or (isinstance(n_groups_clip, int) and n_groups_clip >= 1)):
@@ -207,6 +232,7 @@ class DPGAN(DPSGD):
             )
         if getattr(trainer, "precision", "fp32") == "bf16":
             raise ConfigError("trainer.precision", "bf16 is not supported with DP training (use fp32 or tf32)")
+        self.check_reachable(n_members, trainer, setting)
 
     def groups_for(self, order: list[str], bounds: dict[str, float] | None) -> list[list[str]]:
         if isinstance(self.n_groups_clip, int) and self.n_groups_clip >= 2:
@@ -219,9 +245,8 @@ class DPGAN(DPSGD):
     def make_step(self, G, D, objective, regularizer, ctx: StepContext):
         order = [n for n, p in D.named_parameters() if p.requires_grad]
         k = self.n_groups_clip
-        self.n_groups = k if isinstance(k, int) else len(fixed_groups(order, k))
-        if self.given_noise_multiplier is not None:
-            self.noise_multiplier = accounted_noise_multiplier(self.given_noise_multiplier, self.n_groups)
+        # the groups formed: clustering makes at most one group per parameter tensor
+        self.n_groups = min(k, len(order)) if isinstance(k, int) else len(fixed_groups(order, k))
         self.plan(ctx)  # the accounted multiplier, from the target epsilon unless given
         self.group_noise_multiplier = self.noise_multiplier * math.sqrt(self.n_groups)
         self.step = self.fast_step(
@@ -235,8 +260,12 @@ class DPGAN(DPSGD):
             mechanism=self,
             public=ctx.public,
             gp_weight=regularizer.weight,
+            n_critic=ctx.n_critic,
         )
         return self.step
+
+    def from_given(self, noise_multiplier: float) -> float:
+        return accounted_noise_multiplier(noise_multiplier, self.n_groups or 1)
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
@@ -248,6 +277,9 @@ class DPGAN(DPSGD):
             group_bound=self.group_bound if self.adaptive_clip else None,
             last_clip_bounds=[round(b, 6) for b in self.step.last_bounds] if self.step else [],
             warm_start_steps=self.warm_start_steps,
+            noise_draw="once, N(0, (sigma c_j)^2 I), on each group's clipped sum (Algorithms 1/3 write the noise per "
+            "sample gradient before summing; the sum's law is the same up to the noise's scale, and the accountant is "
+            "charged for this one draw)",
             sensitivity=(
                 "group j clipped to c_j and noised N(0, (sigma c_j)^2); the accountant is charged "
                 "noise_multiplier = group_noise_multiplier / sqrt(n_groups) (README, Privacy)"

@@ -18,13 +18,14 @@ reason (spectral norm's parametrization keeps buffers; gradient penalty needs a 
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import torch
 
 from ..errors import ConfigError
-from ..training.step import AdversarialStep, StepContext
-from .accounted import Accounted, check_budget
+from ..training.step import AdversarialStep, StepContext, frozen_statistics
+from .accounted import Accounted, check_budget, check_clip
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 #: how per-sample gradients are computed: Opacus' per-layer hooks (the reference) or torch.func (fast_dp_step.py)
@@ -54,11 +55,39 @@ def nchw(t: torch.Tensor) -> torch.Tensor:
     return t.clone(memory_format=torch.contiguous_format)
 
 
+@lru_cache(maxsize=64)
+def _calibrated(target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
+    from opacus.accountants.utils import get_noise_multiplier
+
+    try:
+        return float(
+            get_noise_multiplier(
+                target_epsilon=target_epsilon,
+                target_delta=delta,
+                sample_rate=sample_rate,
+                steps=steps,
+                accountant=accountant,
+            )
+        )
+    except ValueError as exc:  # Opacus: "The privacy budget is too low."
+        raise ConfigError(
+            "privacy.epsilon",
+            f"epsilon {target_epsilon:g} at delta {delta:g} cannot be reached in {steps} steps at sampling rate "
+            f"{sample_rate:.4g} ({exc}): raise privacy.epsilon or train fewer steps",
+        ) from None
+
+
 class DPStep(AdversarialStep):
     """The DP-SGD step. Only D's clipped and noised update may depend on the members: everything else G
     sees is drawn without them -- generated labels from the public prior (uniform over the classes) and
     the G step's batch of fixed size `batch_size` (never the Poisson count), drawn afresh after the
-    D steps rather than reused from the last one."""
+    D steps rather than reused from the last one.
+
+    The D updates' generated records are made in chunks of `batch_size` with G's statistics frozen: through
+    BatchNorm's batch statistics a generated record depends on the records generated with it, so one batch
+    of the Poisson count would make every pair's gradient depend on how many members were sampled (the
+    clipped sum's sensitivity argument needs each pair to depend on its own record only), and G's running
+    statistics -- released with G -- would learn that count."""
 
     reuses_last_fake = False
 
@@ -80,6 +109,17 @@ class DPStep(AdversarialStep):
         if not self.conditional:
             return None
         return torch.randint(0, self.n_classes, (like.shape[0],), device=like.device)
+
+    def d_fakes(self, x, y, keep_graph: bool):
+        n, B = x.shape[0], self.batch_size
+        like = x.new_empty(B)
+        chunks = []
+        with torch.no_grad(), frozen_statistics(self.G):
+            for _ in range(max(1, -(-n // B))):
+                y_fake, c_fake = self.fake_labels(like, None), self.fake_codes(like)
+                chunks.append((self.G(self.noise(like), y_fake, c_fake), y_fake, c_fake))
+        fake, y_fake, c_fake = (None if parts[0] is None else torch.cat(parts)[:n] for parts in zip(*chunks))
+        return fake, y_fake, c_fake
 
     def d_update(self, x, y, c, fake, y_fake, c_fake):
         self.D.enable_hooks()
@@ -103,7 +143,7 @@ class DPSGD(Accounted):
 
     def __init__(
         self,
-        epsilon: float | None = 10.0,
+        epsilon: float | None = None,
         delta: float = 1e-5,
         noise_multiplier: float | None = None,
         max_grad_norm: float = 1.0,
@@ -114,22 +154,24 @@ class DPSGD(Accounted):
     ):
         if grad_sample not in GRAD_SAMPLE:
             raise ConfigError("grad_sample", f"must be one of {', '.join(GRAD_SAMPLE)}, got {grad_sample!r}")
-        check_budget(epsilon, noise_multiplier, delta)
-        if not max_grad_norm > 0:
-            raise ConfigError("max_grad_norm", f"must be > 0, got {max_grad_norm!r}")
+        epsilon = check_budget(epsilon, noise_multiplier, delta)
+        check_clip("max_grad_norm", max_grad_norm)
         if accountant not in ACCOUNTANTS:
             raise ConfigError("accountant", f"must be one of {', '.join(ACCOUNTANTS)}, got {accountant!r}")
         self.target_epsilon, self.delta = epsilon, float(delta)
+        self.given_noise_multiplier = noise_multiplier
         self.noise_multiplier, self.max_grad_norm = noise_multiplier, float(max_grad_norm)
         self.accountant_name, self.poisson, self.secure_mode = accountant, bool(poisson_sampling), secure_mode
         self.grad_sample = grad_sample
         self.accountant = None
         self.sample_rate: float | None = None
+        self.sample_rate_basis: str | None = None
         self.planned_steps: int | None = None
         self.conversions: list[str] = []
         self.fake_label_prior: str | None = None
 
     def check(self, n_members: int, trainer, regularizer=None, **setting) -> None:
+        self.check_reachable(n_members, trainer, setting)
         if getattr(trainer, "precision", "fp32") == "bf16":
             raise ConfigError(
                 "trainer.precision",
@@ -162,6 +204,13 @@ class DPSGD(Accounted):
                 "noised per-sample sum and would silently drop it",
             )
 
+    def check_reachable(self, n_members: int, trainer, setting: dict) -> None:
+        """The noise multiplier for the run's planned D steps, computed now: a target epsilon that no noise
+        multiplier reaches is refused before anything is written."""
+        n = setting.get("n_nominal") or n_members
+        steps = trainer.epochs * self.steps_per_epoch(int(n), trainer.batch_size, trainer.n_critic) * trainer.n_critic
+        self.calibrated_noise(trainer.batch_size / n, steps)
+
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         from opacus.validators import ModuleValidator
 
@@ -180,20 +229,29 @@ class DPSGD(Accounted):
     def plan(self, ctx: StepContext) -> None:
         """Sample rate, planned D steps, the noise multiplier for them and a fresh accountant."""
         from opacus.accountants import create_accountant
-        from opacus.accountants.utils import get_noise_multiplier
 
         self.fake_label_prior = "uniform over the classes" if ctx.conditional else None
-        self.sample_rate = ctx.batch_size / ctx.members[0].shape[0]
+        n = ctx.n_nominal if ctx.n_nominal is not None else ctx.members[0].shape[0]
+        self.sample_rate = ctx.batch_size / n
+        self.sample_rate_basis = (
+            "trainer.batch_size / (members + n_canaries / 2): fixed before the canaries' coins"
+            if ctx.n_nominal is not None
+            else "trainer.batch_size / members"
+        )
         self.planned_steps = ctx.steps * ctx.n_critic
-        if self.noise_multiplier is None:
-            self.noise_multiplier = get_noise_multiplier(
-                target_epsilon=self.target_epsilon,
-                target_delta=self.delta,
-                sample_rate=self.sample_rate,
-                steps=self.planned_steps,
-                accountant=self.accountant_name,
-            )
+        self.noise_multiplier = self.calibrated_noise(self.sample_rate, self.planned_steps)
         self.accountant = create_accountant(mechanism=self.accountant_name)
+
+    def calibrated_noise(self, sample_rate: float, steps: int) -> float:
+        """The accounted noise multiplier: the given one, or Opacus' for the target epsilon over `steps` D steps
+        (ConfigError naming privacy.epsilon when no noise multiplier reaches it)."""
+        if self.given_noise_multiplier is not None:
+            return self.from_given(self.given_noise_multiplier)
+        return _calibrated(self.target_epsilon, self.delta, sample_rate, steps, self.accountant_name)
+
+    def from_given(self, noise_multiplier: float) -> float:
+        """The accounted multiplier of a given privacy.noise_multiplier (dp-GAN: sigma / sqrt(groups))."""
+        return float(noise_multiplier)
 
     def step_kwargs(self, ctx: StepContext) -> dict:
         """What both DP steps take beyond the adversarial step's arguments."""
@@ -267,6 +325,7 @@ class DPSGD(Accounted):
             "noise_multiplier": self.noise_multiplier,
             "max_grad_norm": self.max_grad_norm,
             "sample_rate": self.sample_rate,
+            "sample_rate_basis": self.sample_rate_basis,
             "steps": self.accounted_steps(),
             "step_unit": "D steps",
             "planned_steps": self.planned_steps,

@@ -121,7 +121,7 @@ class GroupClassifierMechanism(PrivacyMechanism):
     def check(self, n_members: int, trainer, regularizer=None, **setting) -> None:
         check_members(n_members, self.n_codes)
 
-    def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
+    def member_codes(self, n_members: int, seed: int, record_ids=None) -> torch.Tensor:
         return equal_groups(n_members, self.n_codes, seed)
 
     def prepare_classifier(self, ctx: StepContext) -> torch.optim.Optimizer:

@@ -8,15 +8,24 @@ generated sample is clipped to C and noised with N(0, (2 C sigma)^2) -- "SENSITI
 GS-WGAN, source/main.py, dp_conv_hook) -- and only then back-propagated into G. A record reaches G's
 update only when its subset's discriminator is picked: probability q = 1/K.
 
-Accounting (`accounting`):
-- `joint` (default): the step releases B sanitized rows that a changed record may all move (sensitivity
-  2C each, 2C sqrt(B) together, noise 2C sigma per coordinate): one subsampled Gaussian with noise
-  multiplier sigma / sqrt(B) and rate 1/K per G step. This is the mechanism as run.
-- `per_sample`: the reference code's composition (evaluation/privacy_analysis.py:
-  `compose_subsampled_mechanism(func, prob=1/K, coeff=n_steps * batch_size)`): B x steps subsampled
-  Gaussians of multiplier sigma, each amplified on its own. The B rows of a step share one subsampling
-  event, so this is not the mechanism as run; results.json says so (`accounting_note`).
-Either way Opacus' RDP accountant gets (multiplier, 1/K, count) and results.json recomputes with it.
+Accounting (`accounting`), both with the reference code's accountant (subsampled_rdp.py: Wang, Balle &
+Kasiviswanathan 2019, Theorem 9, subsampling without replacement at rate 1/K -- autodp's
+`compose_subsampled_mechanism` in evaluation/privacy_analysis.py):
+- `joint` (default): the step releases B sanitized rows that one record may all move (sensitivity 2C each,
+  2C sqrt(B) together, noise 2C sigma per coordinate): one subsampled Gaussian with noise multiplier
+  sigma / sqrt(B) per G step. This is the mechanism as run.
+- `per_sample`: the reference's composition, `compose_subsampled_mechanism(func, prob=1/K, coeff=n_steps *
+  batch_size)`: B x steps subsampled Gaussians of multiplier sigma, each amplified on its own. The B rows of a
+  step share one subsampling event, so this is not the mechanism as run; results.json says so
+  (`accounting_note`). At the paper's setting (sigma 1.07, B 32, 20,000 steps, K 1,000, delta 1e-5) it gives
+  epsilon 9.99, the reference's figure.
+
+Neighbouring relation: a member's discriminator is a seeded hash of its pool index (`member_codes`), so adding,
+removing or replacing one record moves no other record between subsets; in each case the two output laws of a
+step are (1 - 1/K) R + (1/K) A against (1 - 1/K) R + (1/K) B, which Theorem 9 bounds. The subsets' sizes are
+therefore random (about n/K each); a discriminator whose subset is empty is never trained, and G learns
+through it from nothing private. (The reference splits a shuffled index list into K equal parts: adding one
+record there reshuffles every subset.)
 """
 
 from __future__ import annotations
@@ -24,13 +33,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ..training.step import AdversarialStep, StepContext
-from .accounted import Accounted, check_budget
-from .group_classifier import equal_groups
+from ..training.step import AdversarialStep, StepContext, frozen_statistics
+from . import subsampled_rdp
+from .accounted import Accounted, check_budget, check_clip, subset_hash
 from .privgan import DiscriminatorSet
 
 ACCOUNTING = ("joint", "per_sample")
@@ -63,7 +73,10 @@ class GSWGANStep(AdversarialStep):
         self.g_inputs: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # for instrumentation (tests)
 
     def subset_batch(self, k: int):
+        """B records of subset k, drawn with replacement (None for an empty subset)."""
         X, Y, _ = self.members
+        if not len(self.subsets[k]):
+            return None
         idx = self.subsets[k][torch.randint(0, len(self.subsets[k]), (self.batch_size,), device=X.device)]
         return X[idx], (Y[idx] if self.conditional else None)
 
@@ -71,9 +84,9 @@ class GSWGANStep(AdversarialStep):
         D_k = self.D.members[k]
         D_k.requires_grad_(True)
         d_loss = penalty = None
-        for _ in range(steps):
+        for _ in range(steps if len(self.subsets[k]) else 0):  # an empty subset's discriminator never trains
             x, y = self.subset_batch(k)
-            with torch.no_grad():
+            with torch.no_grad(), frozen_statistics(self.G):  # G learns only in its sanitized step
                 fake = self.G(self.noise(x), y)
             d_loss = self.objective.d_loss(D_k(x, y), D_k(fake, y))
             penalty = self.regularizer.penalty(D_k, lambda inp, y=y: D_k(inp, y), x, fake)
@@ -82,6 +95,8 @@ class GSWGANStep(AdversarialStep):
             total.backward()
             self.opt_d.step()
         D_k.requires_grad_(False)
+        if d_loss is None:
+            d_loss = torch.zeros((), device=self.members[0].device)
         return d_loss, penalty
 
     def fake_labels(self, like, y):
@@ -123,11 +138,12 @@ class GSWGANStep(AdversarialStep):
 class GSWGAN(Accounted):
     name = "gswgan"
     capturable = False  # the discriminator is picked on the host
+    releases_discriminator = False  # the discriminators are trained on the members without noise
     step_class = GSWGANStep
 
     def __init__(
         self,
-        epsilon: float | None = 10.0,
+        epsilon: float | None = None,
         delta: float = 1e-5,
         noise_multiplier: float | None = None,
         clip: float = 1.0,
@@ -135,11 +151,8 @@ class GSWGAN(Accounted):
         warm_start_steps: int = 0,
         accounting: str = "joint",
     ):
-        check_budget(epsilon, noise_multiplier, delta)
-        if noise_multiplier == 0:  # a zero row multiplier would make the joint accounting's sigma / sqrt(B) zero too
-            raise ConfigError("noise_multiplier", "must be > 0 (GS-WGAN's guarantee is the noise on G's gradient)")
-        if not clip > 0:
-            raise ConfigError("clip", f"must be > 0, got {clip!r}")
+        epsilon = check_budget(epsilon, noise_multiplier, delta)
+        check_clip("clip", clip)
         if not isinstance(n_discriminators, int) or n_discriminators < 1:
             raise ConfigError("n_discriminators", f"must be a positive integer, got {n_discriminators!r}")
         if not isinstance(warm_start_steps, int) or warm_start_steps < 0:
@@ -154,6 +167,7 @@ class GSWGAN(Accounted):
         self.count_per_step = 1
         self.planned_steps: int | None = None
         self.warm_started = False
+        self.n_empty_subsets: int | None = None
         self.classifiers: nn.ModuleList | None = None
 
     @property
@@ -172,43 +186,53 @@ class GSWGAN(Accounted):
         if n_members < self.n_discriminators:
             raise ConfigError(
                 "privacy.n_discriminators",
-                f"{self.n_discriminators} discriminators need at least one member each; there are {n_members}",
+                f"{self.n_discriminators} discriminators need about one member each at least; there are {n_members}",
             )
         if getattr(trainer, "precision", "fp32") == "bf16":
             raise ConfigError("trainer.precision", "bf16 is not supported with DP training (use fp32 or tf32)")
+        self.calibrated_noise(trainer.batch_size, self.planned_g_steps(setting.get("n_nominal") or n_members, trainer))
 
     def steps_per_epoch(self, n_members: int, batch_size: int, n_critic: int) -> int:
         return max(1, n_members // batch_size // n_critic)
 
-    def member_codes(self, n_members: int, seed: int) -> torch.Tensor:
-        """Each member's discriminator: a random partition into K equal subsets (the reference's shuffled
-        index split)."""
-        return equal_groups(n_members, self.n_discriminators, seed)
+    def member_codes(self, n_members: int, seed: int, record_ids=None) -> torch.Tensor:
+        """Each member's discriminator: a seeded hash of its pool index (module docstring: no other record moves
+        when one is added or removed)."""
+        ids = np.arange(n_members) if record_ids is None else np.asarray(record_ids)
+        return torch.from_numpy((subset_hash(ids, seed) % np.uint64(self.n_discriminators)).astype(np.int64))
 
     def build_models(self, model, image_size: int, channels: int, n_classes: int):
         pairs = [model.build(image_size, channels, n_classes) for _ in range(self.n_discriminators)]
         return pairs[0][0], DiscriminatorSet([d for _, d in pairs])
 
-    def plan(self, ctx: StepContext) -> None:
-        from opacus.accountants import create_accountant
-        from opacus.accountants.utils import get_noise_multiplier
+    def planned_g_steps(self, n_members: float, trainer) -> int:
+        return trainer.epochs * self.steps_per_epoch(int(n_members), trainer.batch_size, trainer.n_critic)
 
+    def accounted_scale(self, batch_size: int) -> float:
+        """The row multiplier over the accounted one: sqrt(B) for `joint` (B rows, one mechanism), 1 for
+        `per_sample`."""
+        return 1.0 if self.accounting == "per_sample" else math.sqrt(batch_size)
+
+    def calibrated_noise(self, batch_size: int, g_steps: int) -> float:
+        """The row noise multiplier: the given one, or the smallest that spends the target epsilon in `g_steps`
+        (ConfigError naming privacy.epsilon when no noise multiplier reaches it)."""
+        if self.given_noise_multiplier is not None:
+            return float(self.given_noise_multiplier)
+        count = g_steps * (batch_size if self.accounting == "per_sample" else 1)
+        try:
+            sigma = subsampled_rdp.noise_multiplier(self.target_epsilon, self.delta, self.sample_rate, count)
+        except ValueError as exc:
+            raise ConfigError("privacy.epsilon", f"{exc}: raise privacy.epsilon or train fewer steps") from None
+        return self.accounted_scale(batch_size) * sigma
+
+    def plan(self, ctx: StepContext) -> None:
         B = ctx.batch_size
         self.planned_steps = ctx.steps
         self.count_per_step = B if self.accounting == "per_sample" else 1
-        scale = 1.0 if self.accounting == "per_sample" else math.sqrt(B)  # row multiplier / accounted one
-        if self.given_noise_multiplier is not None:
-            self.row_noise_multiplier = float(self.given_noise_multiplier)
-        else:
-            self.row_noise_multiplier = scale * get_noise_multiplier(
-                target_epsilon=self.target_epsilon,
-                target_delta=self.delta,
-                sample_rate=self.sample_rate,
-                steps=ctx.steps * self.count_per_step,
-                accountant="rdp",
-            )
-        self.accounted_multiplier = self.row_noise_multiplier / scale
-        self.accountant = create_accountant(mechanism="rdp")
+        self.row_noise_multiplier = self.calibrated_noise(B, ctx.steps)
+        self.accounted_multiplier = self.row_noise_multiplier / self.accounted_scale(B)
+        self.accountant = subsampled_rdp.SubsampledGaussianAccountant()
+        self.n_empty_subsets = int(sum(1 for k in range(self.n_discriminators) if not (ctx.members[2] == k).any()))
 
     def charge(self) -> None:
         self.accountant.step(noise_multiplier=self.accounted_multiplier, sample_rate=self.sample_rate)
@@ -254,8 +278,13 @@ class GSWGAN(Accounted):
             "steps": self.accounted_steps(),
             "step_unit": "G steps" if self.accounting == "joint" else "sanitized rows (batch_size per G step)",
             "planned_steps": self.planned_steps,
-            "accountant": "rdp",
+            "accountant": "wbk19",
+            "accountant_note": "RDP of the Gaussian subsampled without replacement at rate 1/K (Wang, Balle & "
+            "Kasiviswanathan 2019, Thm. 9; the reference code's autodp accountant), classic RDP-to-DP conversion",
+            "neighbouring": "add/remove or replace one member (a member's discriminator is a hash of its pool "
+            "index: no other member changes subset)",
             "accounting": self.accounting,
+            "n_empty_subsets": self.n_empty_subsets,
             "n_discriminators": self.n_discriminators,
             "warm_start_steps": self.warm_start_steps,
             "fake_label_prior": "uniform over the classes",

@@ -14,7 +14,8 @@ there) and `g_loss` (PIGAN adds its privacy term).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,26 @@ import torch.nn as nn
 
 from ..objectives.base import Objective
 from ..regularizers.base import Regularizer
+
+
+@contextmanager
+def frozen_statistics(module: nn.Module) -> Iterator[None]:
+    """`module`'s buffers (BatchNorm's running statistics) are left as they were before the block: a forward
+    in train mode inside it still normalizes by its own batch, but leaves no trace in the module.
+
+    A DP mechanism releases G with its buffers; G's running statistics may only learn from forwards whose
+    inputs are drawn without the members (the sanitized G step), so every other forward of G runs inside this."""
+    # the block's forwards update copies: the buffers themselves are never written (a graph of the G step may
+    # hold them, and an in-place restore would invalidate its backward)
+    saved = [(owner, name, buffer) for owner in module.modules() for name, buffer in owner._buffers.items()]
+    for owner, name, buffer in saved:
+        if buffer is not None:
+            setattr(owner, name, buffer.clone())
+    try:
+        yield
+    finally:
+        for owner, name, buffer in saved:
+            setattr(owner, name, buffer)
 
 
 def full_steps_per_epoch(n_members: int, batch_size: int, n_critic: int) -> int:
@@ -42,6 +63,9 @@ class StepContext:
     n_classes: int
     members: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # images, labels, membership codes (on device)
     make_optimizer: Callable[..., torch.optim.Optimizer]  # (params, capturable=True) -> the trainer's Adam
+    #: the training set's size as the DP parameters read it (sample rate, steps): fixed before the audit's
+    #: canary coins are drawn, so it never depends on which canaries are in (None: the members' count)
+    n_nominal: float | None = None
     #: the public records (images, labels) on device, for a mechanism that declares it uses them; else None
     public: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -128,21 +152,27 @@ class AdversarialStep:
         """The G step's generated batch (fake, labels, codes): the last D step's, kept with its graph."""
         return fake, y_fake, c_fake
 
+    def d_fakes(self, x: torch.Tensor, y, keep_graph: bool):
+        """The generated records of a D update on member batch (x, y): (fake, labels, codes); the G step may
+        reuse the last one's (`keep_graph`)."""
+        y_fake, c_fake = self.fake_labels(x, y), self.fake_codes(x)
+        with torch.set_grad_enabled(keep_graph):
+            fake = self.G(self.noise(x), y_fake, c_fake)
+        return fake, y_fake, c_fake
+
     def d_batches(self, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor):
         """The member batches of the D updates: the loop's n_critic batches (DP-SGD draws its own)."""
         return zip(real.unbind(0), labels.unbind(0), codes.unbind(0))
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """real: [n_critic, B, C, H, W]; labels, codes: [n_critic, B]. Returns the losses, one tensor."""
-        G, D = self.G, self.D
+        D = self.D
         D.requires_grad_(True)
         n_critic = real.shape[0]
         for i, (x, y, c) in enumerate(self.d_batches(real, labels, codes)):
             y = y if self.conditional else None
             c = c if self.n_codes else None
-            y_fake, c_fake = self.fake_labels(x, y), self.fake_codes(x)
-            with torch.set_grad_enabled(i == n_critic - 1 and self.reuses_last_fake):
-                fake = G(self.noise(x), y_fake, c_fake)
+            fake, y_fake, c_fake = self.d_fakes(x, y, keep_graph=i == n_critic - 1 and self.reuses_last_fake)
             d_loss, penalty = self.d_update(x, y, c, fake.detach(), y_fake, c_fake)
         extra = self.after_d(fake.detach(), y_fake, c_fake)
 

@@ -204,10 +204,13 @@ class Trainer:
         checkpoint: Checkpoint | None = None,
         public: tuple[torch.Tensor, torch.Tensor] | None = None,
         stop: StopRequest | None = None,
+        n_nominal: float | None = None,
     ) -> TrainResult:
         """Train G and D on the member set (images, labels[, membership codes]) as the privacy mechanism
         `privacy` says (privacy.none.NoPrivacy for plain training). `stop`: a request to stop (a signal's),
-        honoured at the end of the epoch under way, after a checkpoint."""
+        honoured at the end of the epoch under way, after a checkpoint. `n_nominal`: the training set's size
+        that the epochs' step count and a DP sample rate are computed from (default: its real size); an audit
+        sets it before its canary coins are drawn."""
         device = resolve_device(self.device_name)
         precision = effective_precision(self.precision, device)
         with tf32_scope(precision == "tf32"):  # the process's own setting is back once training ends
@@ -228,6 +231,7 @@ class Trainer:
                 device=device,
                 public=public,
                 stop=stop or StopRequest(),
+                n_nominal=n_nominal,
             )
         result.precision, result.tf32, result.threads = precision, precision == "tf32", torch.get_num_threads()
         return result
@@ -251,6 +255,7 @@ class Trainer:
         device,
         stop: StopRequest,
         public=None,
+        n_nominal: float | None = None,
     ) -> TrainResult:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         G.to(device, memory_format=fmt).train()
@@ -259,10 +264,12 @@ class Trainer:
         Y = labels.to(device)
         n = X.shape[0]
         C = (torch.zeros(n, dtype=torch.long) if codes is None else codes).to(device)
-        self.check_fits(n)
-        per_epoch = privacy.steps_per_epoch(n, self.batch_size, self.n_critic)
+        nominal = int(n_nominal) if n_nominal is not None else n
+        self.check_fits(nominal)
+        per_epoch = privacy.steps_per_epoch(nominal, self.batch_size, self.n_critic)
         total = self.epochs * per_epoch
         ctx = self.step_context(device, z_dim, conditional, n_classes, (X, Y, C), total)
+        ctx.n_nominal = float(n_nominal) if n_nominal is not None else None
         if public is not None:
             ctx.public = (public[0].to(device).contiguous(memory_format=fmt), public[1].to(device))
         eager = privacy.make_step(G, D, objective, regularizer, ctx)
@@ -295,7 +302,8 @@ class Trainer:
         try:
             for epoch in range(start_epoch, self.epochs):
                 privacy.on_epoch(epoch)
-                order = torch.randperm(n, device=device)[: per_epoch * self.n_critic * self.batch_size]
+                need = per_epoch * self.n_critic * self.batch_size  # more than n only when n_nominal is larger
+                order = torch.cat([torch.randperm(n, device=device) for _ in range(-(-need // n))])[:need]
                 order = order.view(per_epoch, self.n_critic, self.batch_size)
                 for j in range(per_epoch):
                     idx = order[j]
