@@ -129,17 +129,21 @@ def test_ties_never_count_for_members(members_first):
 def test_monte_carlo_figures_are_expectations_over_tie_breaking():
     from scipy.stats import hypergeom
 
-    from privgan_runner.attacks.monte_carlo import top_m_expectations
+    from privgan_runner.attacks.monte_carlo import at_least_half_chance, top_m_expectations
 
     m = 10
     is_member = np.r_[np.ones(m, bool), np.zeros(m, bool)]
-    single, majority = top_m_expectations(is_member, np.zeros(2 * m), m)  # every share is 0: all tied
+    single, majority, at_least_half = top_m_expectations(is_member, np.zeros(2 * m), m)  # every share is 0: all tied
     assert single == pytest.approx(0.5)
     k = np.arange(m + 1)
     p = hypergeom.pmf(k, 2 * m, m, m)
     assert majority == pytest.approx(p[2 * k > m].sum() + 0.5 * p[2 * k == m].sum()) and majority == pytest.approx(0.5)
+    # privGAN's code counts an exact half as a success: chance above 0.5 (0.556 at m = 100)
+    assert at_least_half == pytest.approx(p[2 * k >= m].sum()) and at_least_half > 0.5
+    assert at_least_half_chance(m) == pytest.approx(at_least_half)
+    assert at_least_half_chance(100) == pytest.approx(0.556, abs=1e-3)
     scores = np.r_[np.ones(3), np.zeros(7), np.zeros(10)]  # 3 members clear, 7 places among 17 tied (7 members)
-    single, _ = top_m_expectations(is_member, scores, m)
+    single, _, _ = top_m_expectations(is_member, scores, m)
     assert single == pytest.approx((3 + 7 * 7 / 17) / m)
 
 

@@ -141,6 +141,7 @@ def check_released_g(mechanism: str) -> None:
     sizes = {call.inputs[0].shape[0] for call in a + b}
     assert sizes <= {BATCH, public_batch}, f"G saw batches of sizes {sorted(sizes)}: a private count reached G"
     assert any(not call.changed_buffers for call in a), "no frozen forward: the mechanism's other uses of G are gone"
+    assert "add/remove" in parts.privacy.describe()["neighbouring"]  # every DP epsilon states its relation
 
 
 def test_every_dp_mechanism_is_registered():

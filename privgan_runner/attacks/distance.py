@@ -39,6 +39,20 @@ class Distance(Attack):
         self.calibrated, self.reference_fraction = bool(calibrated), reference_fraction
         self.label_free_scores = not self.calibrated  # its reference records are drawn from the non-members
 
+    def calibration_note(self, split: dict) -> dict:
+        """The two nearest-neighbour distances of the calibration come from sets of different sizes (G's
+        n_generated samples, the reference records): the nearer of more points is nearer, so the calibrated
+        score leans towards "member" for every record alike -- it moves the threshold, not the ranking by much."""
+        if not self.calibrated:
+            return {}
+        n_reference = len(split["distance_reference_idx"])
+        return {
+            "n_reference": n_reference,
+            "calibration_note": f"distance to the nearest of {self.n_generated} samples minus that to the nearest of "
+            f"{n_reference} reference records: sets of different sizes (GAN-Leaks' reference generator would give "
+            "as many)",
+        }
+
     def scores(self, trained) -> AttackScores:
         idx, is_member, split = trained.attacked_idx, trained.is_member, {}
         if self.calibrated:
@@ -61,6 +75,6 @@ class Distance(Attack):
             is_member=is_member,
             record_idx=idx,
             threshold=top_m_threshold(scores, int(is_member.sum())),
-            extra={"n_generated": self.n_generated, "calibrated": self.calibrated},
+            extra={"n_generated": self.n_generated, "calibrated": self.calibrated, **self.calibration_note(split)},
             split=split,
         )

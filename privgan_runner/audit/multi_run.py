@@ -55,6 +55,8 @@ def multi_run_bound(
         "n_attacks": n_attacks,
         "delta": delta,
         "split_seed": seed,
+        "multiplicity": f"confidence 1 - alpha / n_attacks = {1 - level:g}: count every attack AND every target "
+        "canary tried on these runs in n_attacks (the target must be fixed before the scores are seen)",
         "epsilon_lb_cp": round(bounds.clopper_pearson_epsilon(fp, n_out, fn, n_in, delta, level), 4),
         "epsilon_gdp_assumed": round(bounds.gdp_epsilon(fp, n_out, fn, n_in, delta, level), 4),
         "epsilon_gdp_assumed_note": "not a bound: the epsilon of the Gaussian trade-off curve the counts imply, a "

@@ -330,6 +330,8 @@ class DPSGD(Accounted):
             "step_unit": "D steps",
             "planned_steps": self.planned_steps,
             "accountant": self.accountant_name,
+            "neighbouring": "add/remove one member (Poisson subsampling: each member is in a D step's batch "
+            "independently with probability sample_rate)",
             "grad_sample": self.grad_sample,
             "poisson_sampling": self.poisson,
             "converted": self.conversions,
