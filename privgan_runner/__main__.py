@@ -9,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from . import pipeline
-from .errors import ConfigError, DatasetNotFoundError
+from .errors import ConfigError, DatasetNotFoundError, ReattackFailed
 
 
 @hydra.main(version_base="1.3", config_path="pkg://privgan_runner.conf", config_name="config")
@@ -21,6 +21,11 @@ def main(cfg: DictConfig) -> None:
             raise  # Hydra records this job as failed and runs the others; the run folder says why
         print(f"privgan_runner: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except ReattackFailed as exc:  # the training job's folder is untouched: one line, no traceback
+        if HydraConfig.get().mode.name == "MULTIRUN":
+            raise
+        print(f"privgan_runner: error: {exc}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: status.json says interrupted; no traceback
         signal_name = getattr(exc, "signal_name", "SIGINT")
         print(

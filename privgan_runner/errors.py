@@ -25,6 +25,14 @@ class UnreadableFileError(RunFolderError):
     way out, the key the way out is set by."""
 
 
+class ReattackFailed(RuntimeError):
+    """A re-attack of a finished run failed; the run folder was put back as it was (RunFolder.reattack_transaction).
+    The cause is chained (__cause__)."""
+
+    def __reduce__(self):
+        return (type(self), self.args)
+
+
 class Interrupted(KeyboardInterrupt):
     """The job was stopped by a signal (SIGTERM from a scheduler or `kill`); like Ctrl-C, it is not an error of
     the job: status.json says `interrupted`, and started again the job resumes from its checkpoint."""

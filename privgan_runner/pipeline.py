@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import apply_trainer_profile, check_top_level, reattack_config
 from .console import print_summary
-from .errors import ConfigError, DatasetNotFoundError, Interrupted, UnreadableFileError
+from .errors import ConfigError, DatasetNotFoundError, Interrupted, ReattackFailed, UnreadableFileError
 from .results import Figure, Results, describe
 from .run_folder import RunFolder, check_run_folder, record_job, training_identity
 from .seeds import derive
@@ -119,6 +119,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None, overrides: list[str]
     folder.path.mkdir(parents=True, exist_ok=True)
     try:
         with folder.lock(), _sigterm_interrupts() as stop:
+            if folder.recover_interrupted_reattack():
+                log.warning("%s: put back what an interrupted re-attack had changed", folder.path)
             return _run_holding(folder, cfg, overrides, stop)
     finally:
         folder.drop_pending_record()  # a refused or skipped job's Hydra record (an accepted one was adopted)
@@ -202,7 +204,8 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
     )
     stage = "data"
     try:  # refusals that need the data (a batch larger than the member set, ...) come before any write
-        dataset_pool, pool, membership, drawn = _load_data(cfg, parts, folder, train=trains and not trained_before)
+        data = _load_data(cfg, parts, folder, train=trains and not trained_before)
+        dataset_pool, pool, membership, drawn = data
         stage = "config"
         model_identity = training_identity(config)  # what a model of this job depends on, without the seed
         for attack in parts.attacks if "attack" in cfg.stages else ():  # e.g. LiRA's shadows: this configuration
@@ -226,6 +229,23 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
     if checking:
         log.info("%s: the job is accepted (check_only): nothing trained or written", folder.path)
         return {"status": "checked", "experiment": cfg.get("name"), "seed": int(cfg.seed), "run_dir": str(folder.path)}
+    # a re-attack is a transaction: if it fails, the completed run's folder is as it was (RunFolder)
+    if trains:
+        return _accepted(folder, cfg, parts, config, trains, trained_before, data, model_identity, stop)
+    try:
+        with folder.reattack_transaction():
+            return _accepted(folder, cfg, parts, config, trains, trained_before, data, model_identity, stop)
+    except (ConfigError, DatasetNotFoundError, KeyboardInterrupt):
+        raise  # their own messages; the folder is put back all the same
+    except Exception as exc:
+        raise ReattackFailed(
+            f"the re-attack of {folder.path} failed ({type(exc).__name__}: {exc}); the run folder is as it was"
+        ) from exc
+
+
+def _accepted(folder: RunFolder, cfg, parts: Components, config, trains, trained_before, data, model_identity, stop):
+    """The accepted job's work, in the folder it holds: train (or load), attack, audit, evaluate, plot."""
+    dataset_pool, pool, membership, drawn = data
     folder.adopt_record(trains)
     for stale in folder.remove_stale_temporaries():
         log.info("removed %s, left by a writer that was killed", stale)

@@ -26,8 +26,10 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,10 @@ EXECUTION_KEYS = (
 #: what the attack and evaluate stages use: a trained model may be re-attacked with other lists
 EVALUATION_KEYS = ("attack", "metric")
 JOB_FILE = "job.json"
+#: what a re-attack may write in a run folder: restored as it was when the re-attack fails
+REATTACK_WRITES = ("status.json", "results.json", "membership.npz", "scores", "plots", "audit", ".hydra-attack")
+REATTACK_BACKUP = ".reattack-backup"
+MANIFEST = ".complete"
 TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # io._atomic's tempfile names: .<name>.<8 random>.tmp
 
 
@@ -99,7 +105,6 @@ class RunFolder:
     def adopt_record(self, trains: bool) -> None:
         """The accepted job's Hydra record becomes the folder's: `.hydra` for training, `.hydra-attack` for a
         re-attack (the training job's `.hydra` stays)."""
-        import shutil
 
         pending = self.pending_record()
         if not pending.is_dir():  # run outside Hydra: no record to adopt
@@ -119,7 +124,6 @@ class RunFolder:
 
     def drop_pending_record(self) -> None:
         """A refused or skipped job leaves no record behind."""
-        import shutil
 
         shutil.rmtree(self.pending_record(), ignore_errors=True)
 
@@ -157,6 +161,47 @@ class RunFolder:
             return []
         rows = csv.DictReader(self.history_file.read_text().splitlines())
         return [{k: (int(v) if k == "step" else float(v)) for k, v in row.items() if v != ""} for row in rows]
+
+    @contextmanager
+    def reattack_transaction(self):
+        """A re-attack as a transaction: a copy of everything a re-attack may write (REATTACK_WRITES) is kept in
+        .reattack-backup/ while it runs; if it raises (a failed attack, a refusal, Ctrl-C or SIGTERM) the folder
+        gets those files back byte for byte and loses any it added; if it succeeds the copy goes. A re-attack
+        killed outright leaves the copy, and the next job to hold the folder puts it back first
+        (`recover_interrupted_reattack`)."""
+        self.recover_interrupted_reattack()
+        backup = self.path / REATTACK_BACKUP
+        backup.mkdir()
+        present = [name for name in REATTACK_WRITES if (self.path / name).exists()]
+        for name in present:
+            source = self.path / name
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, backup / name)
+        (backup / MANIFEST).write_text(json.dumps(present))  # last: a backup without it was never complete
+        try:
+            yield
+        except BaseException:
+            self.recover_interrupted_reattack()
+            raise
+        shutil.rmtree(backup)
+
+    def recover_interrupted_reattack(self) -> bool:
+        """Put back what an unfinished re-attack changed (its complete backup); returns whether there was one."""
+        backup = self.path / REATTACK_BACKUP
+        if not backup.is_dir():
+            return False
+        manifest = backup / MANIFEST
+        if manifest.is_file():  # the backup was complete: the re-attack may have written; restore
+            present = json.loads(manifest.read_text())
+            for name in REATTACK_WRITES:
+                target = self.path / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
+                if name in present:
+                    (backup / name).rename(target)
+        shutil.rmtree(backup)  # an incomplete backup: the re-attack had written nothing yet
+        return True
 
     def drop_scores_except(self, attacks) -> list[str]:
         """Remove saved scores of attacks not in `attacks` (a re-attack with another list); returns their names."""
@@ -228,12 +273,13 @@ def identity(config: dict, training_only: bool) -> dict[str, Any]:
 
 
 def find_runs(paths) -> list[Path]:
-    """Every folder below `paths` holding a status.json (a job that started)."""
+    """Every folder below `paths` holding a status.json (a job that started), a re-attack's backup copy aside."""
     runs = set()
     for path in map(Path, paths):
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such run folder or sweep folder")
         found = [path] if (path / "status.json").is_file() else [p.parent for p in path.rglob("status.json")]
+        found = [p for p in found if REATTACK_BACKUP not in p.parts]  # a re-attack's copy is no run
         runs.update(found)
     return sorted(runs)
 

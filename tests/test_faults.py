@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from privgan_runner.errors import RunFolderError
+from privgan_runner.errors import ReattackFailed, RunFolderError
 from privgan_runner.run_folder import RunFolder
 
 SMOKE = ["+experiment=smoke", "trainer.progress=false", "trainer.device=cpu", "trainer.threads=1"]
@@ -245,3 +245,69 @@ def test_check_only_through_the_command_leaves_no_folder_behind(tmp_path):
     assert accepted.returncode == 0 and "accepted (check_only)" in accepted.stdout + accepted.stderr
     assert refused.returncode == 2 and "trainer.batch_size" in refused.stderr
     assert not (tmp_path / "ok").exists() and not (tmp_path / "no").exists()
+
+
+# --- a re-attack is a transaction ---
+
+
+def _files(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("failure", ["failed attack", "interrupted"])
+def test_a_failed_reattack_leaves_the_completed_run_byte_for_byte_as_it_was(tiny_run, monkeypatch, failure):
+    """Re-attacking a finished run with an attack that fails (DOMIAS' KDE on 3 samples) or that is stopped by
+    Ctrl-C / SIGTERM: results.json, the earlier scores, plots and status are exactly as they were, no copy is
+    left, and the failure reaches the caller."""
+    _, run_dir = tiny_run("attack=[white_box,top_m,tvd]")
+    before = _files(run_dir)
+    if failure == "interrupted":
+        from privgan_runner.attacks.white_box import WhiteBox
+
+        def stopped(self, trained):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(WhiteBox, "scores", stopped)
+        expected, overrides = KeyboardInterrupt, ("attack=[top_m,white_box]",)
+    else:  # white_box and top_m score (and write) first, then DOMIAS fails
+        expected, overrides = ReattackFailed, ("attack=[white_box,top_m,domias]", "attack.domias.n_generated=3")
+    with pytest.raises(expected):
+        tiny_run("stages=[attack,evaluate]", *overrides, run_dir=run_dir)
+    assert _files(run_dir) == before
+    assert RunFolder(run_dir).status()["status"] == "completed"
+
+
+def test_a_reattack_killed_outright_is_undone_by_the_next_job_on_the_folder(tiny_run):
+    _, run_dir = tiny_run()
+    before = _files(run_dir)
+    folder = RunFolder(run_dir)
+    transaction = folder.reattack_transaction()
+    transaction.__enter__()  # ... and the process dies before leaving it
+    folder.write_results({"status": "failed", "half": "written"})
+    (folder.scores_dir / "new.npz").write_bytes(b"partial")
+    folder.write_status("running", "attack")
+    again, _ = tiny_run(run_dir=run_dir)  # the next job holding the folder: puts the run back, finds it finished
+    assert again["status"] == "completed"
+    assert _files(run_dir) == before
+
+
+def test_a_successful_reattack_keeps_no_copy(tiny_run):
+    _, run_dir = tiny_run()
+    again, _ = tiny_run("stages=[attack,evaluate]", "attack=[white_box,top_m,tvd]", run_dir=run_dir)
+    assert again["status"] == "completed" and "tvd" in again["attacks"]
+    assert not (run_dir / ".reattack-backup").exists()
+
+
+def test_a_failed_reattack_through_the_command_says_so_in_one_line(tmp_path):
+    from .conftest import run_cli
+
+    run_dir = tmp_path / "run"
+    trained = run_cli(*SMOKE, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    before = {k: v for k, v in _files(run_dir).items() if not k.endswith(".log")}  # Hydra appends to its log
+    again = run_cli(
+        "stages=[attack]", "attack=[domias]", "attack.domias.n_generated=3", f"hydra.run.dir={run_dir}", cwd=tmp_path
+    )
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert "re-attack" in again.stderr and "the run folder is as it was" in again.stderr
+    assert {k: v for k, v in _files(run_dir).items() if not k.endswith(".log")} == before
