@@ -209,7 +209,7 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
         stage = "config"
         model_identity = training_identity(config)  # what a model of this job depends on, without the seed
         for attack in parts.attacks if "attack" in cfg.stages else ():  # e.g. LiRA's shadows: this configuration
-            attack.check_run(model_identity, int(cfg.seed))
+            attack.check_run(model_identity, int(cfg.seed), membership)
         n_trained = len(membership.training_idx)  # the members and the canaries trained on
         nominal = _nominal_size(membership)
         parts.trainer.check_fits(n_trained if nominal is None else int(nominal))
@@ -491,7 +491,10 @@ def _public_records(cfg: DictConfig, pool, available: np.ndarray) -> np.ndarray:
             f"leaves {left} to split into members and non-members: each side needs at least one, and the public "
             "set at least one record",
         )
-    rng = np.random.default_rng(derive(int(cfg.seed), "public"))
+    # with dataset.pool_seed every draw that defines the universe comes from it: the public records too, so every
+    # seed's universe (LiRA's shadows and their target) is the same records
+    pool_seed = cfg.dataset.get("pool_seed")
+    rng = np.random.default_rng(derive(int(cfg.seed) if pool_seed is None else int(pool_seed), "public"))
     return np.sort(rng.choice(available, n_public, replace=False))
 
 

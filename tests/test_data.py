@@ -327,3 +327,47 @@ def test_a_public_share_that_leaves_no_split_is_refused_naming_the_key(tiny_run,
     with pytest.raises(ConfigError, match="dataset.public_fraction"):
         tiny_run(f"dataset.public_fraction={fraction}")
     assert not (tmp_path / "run" / "job.json").exists()
+
+
+def test_a_pool_seed_fixes_the_public_records_too(tiny_run, tmp_path):
+    """With dataset.pool_seed every seed must split the same universe: the public records are drawn from the
+    pool seed as well (drawn from the run's seed, two seeds' universes shared only part of their records)."""
+    from privgan_runner.data.split import Membership
+
+    splits = []
+    for seed in (0, 1):
+        _, run_dir = tiny_run(
+            "dataset.public_fraction=0.2",
+            "dataset.pool_seed=7",
+            "dataset.max_samples=40",
+            "metric=[gen_gap]",
+            f"seed={seed}",
+            "trainer.epochs=1",
+            run_dir=tmp_path / str(seed),
+        )
+        splits.append(Membership.load(run_dir / "membership.npz"))
+    a, b = splits
+    assert (a.extra["public_idx"] == b.extra["public_idx"]).all()
+    universe = lambda m: set(m.member_idx) | set(m.nonmember_idx)  # noqa: E731
+    assert universe(a) == universe(b) and set(a.member_idx) != set(b.member_idx)
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("dataset.pool_seed=-1", "dataset.pool_seed"),
+        ("dataset.pool_seed=1.5", "dataset.pool_seed"),
+        ("dataset.pool_seed=true", "dataset.pool_seed"),
+        ("audit.canary_seed=-3", "audit.canary_seed"),
+        ("audit.canary_seed=0.5", "audit.canary_seed"),
+    ],
+)
+def test_seeds_numpy_would_reject_are_refused_with_the_config(override, key):
+    from privgan_runner.errors import ConfigError
+    from privgan_runner.pipeline import build_components
+
+    from .conftest import compose_config
+
+    with pytest.raises(ConfigError) as err:
+        build_components(compose_config("audit=one_run", override))
+    assert err.value.key == key

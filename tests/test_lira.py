@@ -95,3 +95,26 @@ def test_black_box_lira_reads_each_shadows_samples(tmp_path, shadows):
             compose_config(*TINY, "attack=[white_box,top_m,lira]", "attack.lira.variant=bogus"),
             run_dir=tmp_path / "bad",
         )
+
+
+def test_shadows_that_hold_an_attacked_record_in_all_of_them_are_refused_before_training(tmp_path):
+    """Two shadows trained on 90% of the universe each share most records: offline LiRA has no "out" model for
+    them. Their membership files say so before the target trains (it used to fail after training)."""
+    from privgan_runner import pipeline
+
+    crowded = ["dataset.pool_seed=0", "dataset.member_fraction=0.9", "metric=[gen_gap]"]
+    for seed in (10, 11):
+        pipeline.run(compose_config(*TINY, *crowded, f"seed={seed}", "stages=[train]"), run_dir=tmp_path / str(seed))
+    cfg = compose_config(*TINY, *crowded, "attack=[white_box,top_m,lira]", f"attack.lira.shadow_dir={tmp_path}")
+    with pytest.raises(ConfigError, match="in every one of the 2 shadows"):
+        pipeline.run(cfg, run_dir=tmp_path / "target")
+    assert not (tmp_path / "target" / "job.json").exists()
+
+
+@pytest.mark.parametrize("key", ["n_generated", "chunk"])
+def test_lira_sizes_are_checked_with_the_config(key):
+    from privgan_runner.pipeline import build_components
+
+    with pytest.raises(ConfigError) as err:
+        build_components(compose_config("attack=[white_box,lira]", f"attack.lira.{key}=0"))
+    assert err.value.key == f"attack.lira.{key}"

@@ -50,8 +50,9 @@ class Attack:
             raise ConfigError("bootstrap", f"must be an integer >= 0 (resamples for auc_ci), got {bootstrap!r}")
         self.bootstrap = bootstrap
 
-    def check_run(self, identity: dict, seed: int) -> None:
-        """Refuse, before training, what this attack will not be able to do for this run (ConfigError)."""
+    def check_run(self, identity: dict, seed: int, membership=None) -> None:
+        """Refuse, before training, what this attack will not be able to do for this run (ConfigError);
+        `membership`: the run's split (data.split.Membership), where the check needs it."""
 
     def scores(self, trained: TrainedGAN) -> AttackScores:
         """One score per attacked record (higher = more likely a member), the truth, and the attack's own

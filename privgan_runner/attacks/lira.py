@@ -96,13 +96,38 @@ class Lira(Attack):
             raise ConfigError("signal", f"must be one of {', '.join(SIGNALS)}, got {signal!r}")
         if variant not in VARIANTS:
             raise ConfigError("variant", f"must be one of {', '.join(VARIANTS)}, got {variant!r}")
+        for key, value, least in (("n_generated", n_generated, 1), ("chunk", chunk, 1), ("n_exposed", n_exposed, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ConfigError(key, f"must be an integer >= {least}, got {value!r}")
         self.shadow_dir = None if shadow_dir is None else Path(shadow_dir)
         self.signal, self.variant = signal, variant
         self.global_variance, self.n_generated = global_variance, n_generated
         self.chunk, self.n_exposed = chunk, n_exposed
 
-    def check_run(self, identity: dict, seed: int) -> None:
-        _shadow_runs(self.shadow_dir, identity, seed)
+    def check_run(self, identity: dict, seed: int, membership=None) -> None:
+        """The shadows exist and, from their membership files alone, leave every attacked record out of at least
+        one of them (online: also in at least one): refused before the target trains, not after."""
+        runs = _shadow_runs(self.shadow_dir, identity, seed)
+        if membership is None:
+            return
+        from ..data.split import Membership
+
+        attacked = np.concatenate([membership.member_idx, membership.nonmember_idx])
+        inside = np.array(
+            [np.isin(attacked, Membership.load(Path(run) / "membership.npz").training_idx) for run in runs]
+        )
+        if (~inside).sum(0).min() < 1:
+            raise ConfigError(
+                "attack.lira.shadow_dir",
+                f"{int((inside.all(0)).sum())} attacked records are in every one of the {len(runs)} shadows: train "
+                "more shadows (seeds) before this target",
+            )
+        if self.variant == "online" and inside.sum(0).min() < 1:
+            raise ConfigError(
+                "attack.lira.variant",
+                f"online needs every attacked record in some shadow; {int((~inside.any(0)).sum())} are in none of the "
+                f"{len(runs)}: train more shadows",
+            )
 
     def statistic(self, model, idx: np.ndarray) -> np.ndarray:
         """φ of the records `idx` under one trained GAN (the target or a shadow)."""

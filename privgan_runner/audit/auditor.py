@@ -46,6 +46,8 @@ class Audit:
         for key, value in (("n_canaries", n_canaries), ("k_pos", k_pos), ("k_neg", k_neg)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(key, f"must be an integer >= 0, got {value!r}")
+        if not isinstance(canary_seed, int) or isinstance(canary_seed, bool) or canary_seed < 0:
+            raise ConfigError("canary_seed", f"must be an integer >= 0, got {canary_seed!r}")
         if canaries is not None and n_canaries < 1:
             raise ConfigError("n_canaries", "must be >= 1 with canaries")
         if canaries is not None and k_pos + k_neg > n_canaries:
