@@ -72,9 +72,15 @@ def write_npz(path: Path, **arrays) -> Path:
 
 
 def write_torch(path: Path, obj: Any) -> Path:
+    """torch.save into memory, then an ordinary file write: a full disk raises OSError (ENOSPC) like every
+    other write here, where torch's own file writer raises a RuntimeError that names no cause."""
+    import io
+
     import torch
 
-    return _atomic(path, lambda tmp: torch.save(obj, tmp))
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return _atomic(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 def read_torch(path: Path, required: tuple[str, ...]) -> dict:

@@ -86,17 +86,24 @@ class RunFolder:
         """status.json, naming this process (the lock's holder, for a job refused by the lock)."""
         from .io import write_json
 
-        write_json(
-            self.status_file,
-            {
-                "status": status,
-                "stage": stage,
-                "message": message,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-            },
-        )
+        record = {
+            "status": status,
+            "stage": stage,
+            "message": message,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
+        try:
+            write_json(self.status_file, record)
+        except OSError:  # a full disk: a new file cannot be made, but the old one's space can be written over
+            if not self.status_file.is_file():
+                raise
+            with open(self.status_file, "r+") as f:
+                f.truncate(0)
+                f.write(json.dumps({**record, "message": message[:2000]}, indent=2) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
 
     def pending_record(self) -> Path:
         """Where Hydra recorded this process's job (config.hydra_record_folder)."""

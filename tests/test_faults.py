@@ -311,3 +311,61 @@ def test_a_failed_reattack_through_the_command_says_so_in_one_line(tmp_path):
     assert again.returncode == 1 and "Traceback" not in again.stderr
     assert "re-attack" in again.stderr and "the run folder is as it was" in again.stderr
     assert {k: v for k, v in _files(run_dir).items() if not k.endswith(".log")} == before
+
+
+# --- a full disk, for real: a small tmpfs (needs root and mount; skipped elsewhere) ---
+
+
+@contextmanager
+def small_disk(tmp_path: Path, size: str = "16m"):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def fill(disk: Path) -> None:
+    """Write to `disk` until it is full (ENOSPC)."""
+    with open(disk / "filler", "ab") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+def test_a_full_disk_at_a_checkpoint_fails_the_job_and_its_status_says_why(tiny_run, tmp_path, monkeypatch):
+    """torch's own writer raised a RuntimeError that named no cause and the status stayed `running`: the
+    checkpoint is now written as bytes (ENOSPC is an OSError), and status.json is written over in place when no
+    new file fits."""
+    from privgan_runner.training.trainer import Checkpoint
+
+    real_save = Checkpoint.save
+
+    def fill_then_save(self, state):
+        fill(self.path.parents[2])
+        real_save(self, state)
+
+    monkeypatch.setattr(Checkpoint, "save", fill_then_save)
+    with small_disk(tmp_path) as disk:
+        with pytest.raises(OSError, match="No space left"):
+            tiny_run("trainer.checkpoint_every=1", "trainer.epochs=3", run_dir=disk / "run")
+        status = json.loads((disk / "run" / "status.json").read_text())
+        assert status["status"] == "failed" and "No space left on device" in status["message"]
+
+
+def test_a_full_disk_under_the_report_is_one_line_and_exit_1(tiny_run, tmp_path, capsys):
+    from privgan_runner.report.__main__ import main
+
+    _, run_dir = tiny_run()
+    with small_disk(tmp_path, "2m") as disk:
+        fill(disk)
+        assert main([str(run_dir), "--out", str(disk / "report")]) == 1
+    err = capsys.readouterr().err
+    assert "the report could not be written" in err and "No space left" in err and "Traceback" not in err

@@ -199,6 +199,9 @@ def main(argv=None) -> int:
     except FileNotFoundError as exc:
         print(f"privgan_runner.report: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, an unwritable --out: the runs are untouched, each file written is whole
+        print(f"privgan_runner.report: error: the report could not be written: {exc}", file=sys.stderr)
+        return 1
     print(report["markdown"])
     print("written: " + ", ".join(str(p) for p in report["written"]))
     return 0
