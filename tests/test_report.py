@@ -231,3 +231,55 @@ def test_an_interrupted_run_is_not_shown_as_running(tmp_path):
     (stopped / "status.json").write_text(json.dumps({"status": "interrupted", "stage": "train", "message": "SIGTERM"}))
     rows = {r["config"]["regularizer.name"]: r for r in build_report([tmp_path], tmp_path / "out")["table"]}
     assert rows["weight_clip"]["figures"]["white_box.auc"] == "interrupted"
+
+
+def test_a_run_written_before_a_key_existed_joins_its_configuration(tmp_path):
+    """An older run folder lacks `trainer.precision` and the whole audit group that newer runs record: the report
+    takes their current defaults (trainer/default.yaml, audit=none) and says so, instead of a row per era and a
+    column `audit._target_`."""
+    new = _run(tmp_path, "new", "completed", auc=0.6, gap=1.0, seed=1)
+    _run(tmp_path, "old", "completed", auc=0.7, gap=1.2, seed=0)
+    results = json.loads((new / "results.json").read_text())
+    results["config"]["trainer"]["precision"] = "tf32"
+    results["config"]["audit"] = {"_target_": "privgan_runner.audit.auditor.Audit", "name": "none", "canaries": None}
+    (new / "results.json").write_text(json.dumps(results))
+    report = build_report([tmp_path], tmp_path / "out")
+    assert len(report["table"]) == 1 and report["table"][0]["completed"] == 2
+    assert not any(c.startswith("audit.") or c == "trainer.precision" for c in report["columns"])
+    assert "taken at today's defaults" in report["markdown"] and "audit.canaries" in report["markdown"]
+    runs = (tmp_path / "out" / "runs.csv").read_text().splitlines()
+    assert runs[0].endswith("filled_from_defaults") and any("audit.name" in line for line in runs[1:])
+
+
+def test_running_and_stale_are_one_word_in_the_table_and_in_runs_csv(tmp_path):
+    """status.json says running: a run whose folder a process holds is running; one nobody holds was killed
+    (stale). Neither is counted failed, and report.md and runs.csv use the same word."""
+    from privgan_runner.run_folder import RunFolder
+
+    _run(tmp_path, "ok", "completed", auc=0.6, gap=1.0)
+    live = _run(tmp_path, "live", "failed", regularizer="weight_clip")
+    killed = _run(tmp_path, "killed", "failed", regularizer="spectral_norm")
+    for run in (live, killed):
+        (run / "status.json").write_text(json.dumps({"status": "running", "stage": "train", "message": ""}))
+    with RunFolder(live).lock():
+        report = build_report([tmp_path], tmp_path / "out")
+    rows = {r["config"]["regularizer.name"]: r for r in report["table"]}
+    assert rows["weight_clip"]["running"] == 1 and rows["weight_clip"]["failed"] == 0
+    assert rows["spectral_norm"]["stale"] == 1 and rows["spectral_norm"]["failed"] == 0
+    assert rows["spectral_norm"]["figures"]["white_box.auc"] == "stale"
+    header = report["markdown"].splitlines()[0]
+    assert "| running |" in header and "| stale |" in header
+    runs = {line.split(",")[0]: line.split(",")[2] for line in (tmp_path / "out" / "runs.csv").read_text().splitlines()}
+    assert runs[str(live)] == "running" and runs[str(killed)] == "stale"
+
+
+def test_a_key_without_a_default_keeps_the_runs_apart_and_says_so(tmp_path):
+    """trainer.n_critic's default is an interpolation (the objective's): nothing to take, so the runs stay apart,
+    and report.md names the key instead of splitting them silently."""
+    new = _run(tmp_path, "new", "completed", auc=0.6, gap=1.0, seed=1)
+    _run(tmp_path, "old", "completed", auc=0.7, gap=1.2, seed=0)
+    results = json.loads((new / "results.json").read_text())
+    results["config"]["trainer"]["n_critic"] = 1
+    (new / "results.json").write_text(json.dumps(results))
+    report = build_report([tmp_path], tmp_path / "out")
+    assert len(report["table"]) == 2 and "Runs that lack trainer.n_critic" in report["markdown"]

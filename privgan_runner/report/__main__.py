@@ -16,8 +16,9 @@ from pathlib import Path
 
 from ..io import write_text
 from ..run_folder import find_runs
-from .aggregate import add_paper_values, aggregate, shown_columns
+from .aggregate import UNFINISHED, add_paper_values, aggregate, shown_columns
 from .collect import flatten
+from .defaults import fill_defaults
 from .plots import curves, histograms, roc_overlay, swept_knob
 
 
@@ -98,12 +99,13 @@ def _latex(header: list[str], body: list[list[str]]) -> str:
 def _runs_csv(rows: list[dict], config: list[str], figures: list[str]) -> str:
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["run", "seed", "status"] + config + figures)
+    writer.writerow(["run", "seed", "status"] + config + figures + ["filled_from_defaults"])
     for row in sorted(rows, key=lambda r: r["run"]):
         writer.writerow(
             [row["run"], row["seed"], row["status"]]
             + [row["config"].get(k) for k in config]
             + [row["figures"].get(f, "") for f in figures]
+            + [" ".join(row.get("filled", []))]
         )
     return text.getvalue()
 
@@ -112,10 +114,12 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
     rows = [flatten(run) for run in find_runs(paths)]
     if not rows:
         raise FileNotFoundError(f"no run folders (with a status.json) under {', '.join(map(str, paths))}")
+    unfilled = fill_defaults(rows)  # runs written before a key existed: its current default, said in runs.csv
     table, config, figures = aggregate(rows)
     paper = add_paper_values(table)
     shown = figures if all_columns else headline(rows, figures)
-    counts = ["seeds", "completed", "collapsed", "failed"]
+    # one word per state, the same as runs.csv's: the unfinished states only where a run is in them
+    counts = ["seeds", "completed", "collapsed", "failed"] + [w for w in UNFINISHED if any(r[w] for r in table)]
 
     printed = shown_columns(table, config)
 
@@ -143,6 +147,7 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
             values += [v["mean"], v["std"]] if isinstance(v, dict) else [v, v]
         writer.writerow(["" if c is None else c for c in cells(row, values)])
 
+    md.write(_filled_note(rows, unfilled))
     md.write(_most_exposed(rows))
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "report.md", md.getvalue())
@@ -168,6 +173,23 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
         if made:
             written.append(made)
     return {"table": table, "columns": config, "markdown": md.getvalue(), "written": written}
+
+
+def _filled_note(rows: list[dict], unfilled: list[str]) -> str:
+    """What the table assumed of runs written before a key existed, and what it could not."""
+    lines = []
+    filled = sorted({k for r in rows for k in r.get("filled", [])})
+    if filled:
+        n = sum(bool(r.get("filled")) for r in rows)
+        lines.append(
+            f"{n} run(s) were written before {', '.join(filled)} existed: taken at today's defaults "
+            "(runs.csv, filled_from_defaults)."
+        )
+    if unfilled:
+        lines.append(
+            f"Runs that lack {', '.join(unfilled)} (no default to take) are kept apart from those that have them."
+        )
+    return "".join(f"\n{line}\n" for line in lines)
 
 
 def _most_exposed(rows: list[dict], per_run: int = 5) -> str:

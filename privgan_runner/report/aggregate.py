@@ -72,6 +72,9 @@ def _hashable(value: Any) -> str:
 
 
 UNSET = "<unset>"
+#: a run's states that are neither a result nor a failure: "interrupted" (stopped by a signal, to be started
+#: again), "running" (a process holds its folder), "stale" (status says running, but no process holds it: killed)
+UNFINISHED = ("interrupted", "running", "stale")
 
 
 def varying_keys(rows: list[dict]) -> list[str]:
@@ -107,10 +110,10 @@ def aggregate(rows: list[dict]) -> tuple[list[dict], list[str], list[str]]:
     """Returns (table rows, configuration columns, figure names).
 
     A table row is {"config": {column: value}, "full_config": the group's whole configuration,
-    "seeds", "completed", "collapsed", "failed", "figures": {name: cell}, "runs": [run rows]};
-    a figure cell is {"mean", "std", "n"} or a string ("N/A", "failed", "unreadable": results.json is damaged,
-    "interrupted": stopped by a signal, to be started again, "running"); "failed" counts every run neither
-    completed nor collapsed."""
+    "seeds", "completed", "collapsed", "failed", one count per UNFINISHED state, "figures": {name: cell},
+    "runs": [run rows]}; a figure cell is {"mean", "std", "n"} or a string ("N/A", "failed", "unreadable":
+    results.json is damaged, or the unfinished state); "failed" counts the runs that failed, were refused or
+    cannot be read -- never one that is still running or was stopped."""
     columns = varying_keys(rows)
     figures = sorted({name for r in rows for name in r["figures"]})
     groups: dict[tuple, list[dict]] = {}
@@ -120,7 +123,8 @@ def aggregate(rows: list[dict]) -> tuple[list[dict], list[str], list[str]]:
     for runs in groups.values():
         done = [r for r in runs if r.get("status") == "completed"]
         collapsed = sum(r.get("status") == "collapsed" for r in runs)
-        failed = sum(r.get("status") not in ("completed", "collapsed") for r in runs)
+        unfinished = {word: sum(r.get("status") == word for r in runs) for word in UNFINISHED}
+        failed = len(runs) - len(done) - collapsed - sum(unfinished.values())  # failed, refused, unreadable
         cells: dict[str, Any] = {}
         for name in figures:
             values = [r["figures"][name] for r in done if name in r["figures"]]
@@ -128,9 +132,9 @@ def aggregate(rows: list[dict]) -> tuple[list[dict], list[str], list[str]]:
                 mean = sum(values) / len(values)
                 std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
                 cells[name] = {"mean": mean, "std": std, "n": len(values)}
-            elif failed and not done and not collapsed:
+            elif not done and not collapsed:
                 states = {r.get("status") for r in runs}
-                cells[name] = next((s for s in ("failed", "unreadable", "interrupted") if s in states), "running")
+                cells[name] = next((s for s in ("failed", "unreadable", *UNFINISHED) if s in states), "failed")
             elif collapsed and not done:
                 cells[name] = "N/A"
         table.append(
@@ -141,6 +145,7 @@ def aggregate(rows: list[dict]) -> tuple[list[dict], list[str], list[str]]:
                 "completed": len(done),
                 "collapsed": collapsed,
                 "failed": failed,
+                **unfinished,
                 "figures": cells,
                 "runs": runs,
             }
