@@ -164,8 +164,73 @@ def test_multi_run_audit_reads_one_trial_per_run_folder(tmp_path):
     write_json(other.path / "status.json", {"status": "completed"})
     other.write_results({"status": "completed", "config": {"seed": 9, "trainer": {"epochs": 4}}})
     write_npz(other.canary_scores_file, canary_idx=np.arange(3), canary_in=np.ones(3), scores=np.zeros(3))
-    with pytest.raises(SystemExit, match="differ"):
+    with pytest.raises(SystemExit) as stop:
         main([str(tmp_path / "sweep")])
+    assert stop.value.code == 2
+
+
+def _audited_runs(root, n=6, n_canaries=3, with_canaries=True):
+    from privgan_runner.io import write_json, write_npz
+    from privgan_runner.run_folder import RunFolder
+
+    for seed in range(n):
+        folder = RunFolder(root / str(seed))
+        write_json(folder.path / "status.json", {"status": "completed"})
+        folder.write_results({"status": "completed", "seed": seed, "config": {"seed": seed}})
+        if with_canaries:
+            write_npz(
+                folder.canary_scores_file,
+                canary_idx=np.arange(n_canaries),
+                canary_in=np.arange(n_canaries) % 2 == seed % 2,
+                scores=np.linspace(0, 1, n_canaries),
+            )
+    return root
+
+
+@pytest.mark.parametrize(
+    "args, argument",
+    [
+        (["--target", "3"], "--target"),  # the runs have canaries 0..2
+        (["--target", "-1"], "--target"),
+        (["--n-attacks", "0"], "--n-attacks"),
+        (["--alpha", "0"], "--alpha"),
+        (["--alpha", "1.5"], "--alpha"),
+        (["--delta", "2"], "--delta"),
+        (["--out", "{tmp}"], "--out"),  # a folder, not a file
+    ],
+)
+def test_the_multi_run_audit_refuses_bad_arguments_in_one_line_and_writes_nothing(tmp_path, capsys, args, argument):
+    from privgan_runner.audit.__main__ import main
+
+    sweep = _audited_runs(tmp_path / "sweep")
+    before = sorted(p.name for p in sweep.iterdir())
+    with pytest.raises(SystemExit) as stop:
+        main([str(sweep), *(a.replace("{tmp}", str(tmp_path)) for a in args)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and argument in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in sweep.iterdir()) == before
+
+
+def test_the_multi_run_audit_says_what_its_input_lacks(tmp_path, capsys):
+    from privgan_runner.audit.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "nowhere")])
+    assert stop.value.code == 2 and "no such run folder" in capsys.readouterr().err
+    plain = _audited_runs(tmp_path / "plain", with_canaries=False)
+    with pytest.raises(SystemExit) as stop:
+        main([str(plain)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "none with canaries" in err and "audit=one_run" in err and "more seeds" not in err
+
+
+def test_the_multi_run_audit_writes_only_where_it_is_told(tmp_path):
+    from privgan_runner.audit.__main__ import main
+
+    sweep = _audited_runs(tmp_path / "sweep")
+    before = sorted(p.name for p in sweep.iterdir())
+    main([str(sweep), "--out", str(tmp_path / "elsewhere" / "audit.json")])
+    assert (tmp_path / "elsewhere" / "audit.json").is_file() and sorted(p.name for p in sweep.iterdir()) == before
 
 
 # --- configuration ---
