@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from .errors import NotTrainedError
 from .results import Results
 from .run_folder import RunFolder
+from .training.checkpoint import Checkpoint
 
 
 def compose(overrides: Sequence[str] = ()) -> DictConfig:
@@ -67,15 +69,28 @@ class Run:
     def results(self) -> Results:
         results = self.folder.results()
         if results is None:
-            raise FileNotFoundError(
-                f"{self.folder.results_file}: the run has no (readable) results.json yet; "
-                f"its status: {self.folder.status()}"
-            )
+            raise NotTrainedError(f"{self.path} has no results: {self._why()}")
         return results
 
     @property
     def status(self) -> str:
-        return (self.folder.status() or {}).get("status", "unknown")
+        """completed | collapsed | failed | interrupted | running | stale (status running, but no process
+        holds the folder: the job was killed) | ..."""
+        return self.folder.state()
+
+    def _why(self) -> str:
+        """What became of the job, in words, and how it goes on."""
+        record = self.folder.status() or {}
+        state, stage, message = self.status, record.get("stage", "?"), record.get("message", "")
+        if state == "failed" and stage in ("config", "data"):
+            return f"the job was refused before training ({message})"
+        if state in ("stale", "interrupted", "running"):
+            what = {"stale": "was killed", "interrupted": "was stopped by a signal", "running": "is running"}[state]
+            resume = Checkpoint(self.folder.resume_checkpoint)
+            where = f"; its latest checkpoint is {resume.path}" if resume.exists() else ""
+            goes_on = "" if state == "running" else "; started again with the same config and folder, it resumes"
+            return f"the job {what} (stage {stage}){where}{goes_on}"
+        return f"the job's status is {state} at stage {stage}" + (f": {message}" if message else "")
 
     @cached_property
     def config(self) -> DictConfig:
@@ -107,13 +122,19 @@ class Run:
 
     @cached_property
     def history(self) -> list[dict[str, float]]:
-        """The training loss history (history.csv): one row per logged window."""
-        return self.folder.history()
+        """The training loss history: one row per logged window (history.csv; for a job stopped in training,
+        the history its latest checkpoint holds)."""
+        if self.folder.history_file.is_file():
+            return self.folder.history()
+        resume = Checkpoint(self.folder.resume_checkpoint)
+        return list(resume.load().get("history", [])) if resume.exists() else []
 
     @cached_property
     def _models(self):
         from .pipeline import build_components, build_gan, load_trained
 
+        if not self.folder.last_checkpoint.is_file():
+            raise NotTrainedError(f"{self.path} has no trained model ({self.folder.last_checkpoint}): {self._why()}")
         parts = build_components(self.config)
         G, D = build_gan(parts, parts.dataset.n_classes)
         load_trained(self.folder, G, D, parts.privacy)

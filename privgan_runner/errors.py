@@ -25,6 +25,11 @@ class UnreadableFileError(RunFolderError):
     way out, the key the way out is set by."""
 
 
+class NotTrainedError(FileNotFoundError):
+    """A run folder read back from Python has no trained model (its training was refused, failed, killed or is
+    still under way); the message says which, and how the job goes on."""
+
+
 class ReattackFailed(RuntimeError):
     """A re-attack of a finished run failed; the run folder was put back as it was (RunFolder.reattack_transaction).
     The cause is chained (__cause__)."""

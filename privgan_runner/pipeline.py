@@ -253,7 +253,7 @@ def _accepted(folder: RunFolder, cfg, parts: Components, config, trains, trained
         record_job(folder.path, config)
         folder.results_file.unlink(missing_ok=True)
         if not cfg.get("resume", True):  # from scratch: no earlier checkpoint is picked up
-            from .training.trainer import Checkpoint
+            from .training.checkpoint import Checkpoint
 
             Checkpoint(folder.resume_checkpoint).remove()
             folder.last_checkpoint.unlink(missing_ok=True)
@@ -502,7 +502,7 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
     import torch
 
     from .io import write_torch
-    from .training.trainer import Checkpoint
+    from .training.checkpoint import Checkpoint
 
     members = torch.as_tensor(membership.training_idx)
     codes = parts.privacy.member_codes(len(members), seed, record_ids=membership.training_idx)

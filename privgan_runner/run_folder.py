@@ -141,6 +141,25 @@ class RunFolder:
     def status(self) -> dict | None:
         return _read(self.status_file)
 
+    def held(self) -> bool:
+        """Whether a process holds this folder's lock (FolderLock): a job is at work in it."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
+
+    def state(self) -> str:
+        """The job's state word: status.json's, with `running` read as `stale` when no process holds the folder
+        (the job was killed)."""
+        word = (self.status() or {}).get("status", "unknown")
+        return "stale" if word == "running" and not self.held() else word
+
     def results(self) -> dict | None:
         return _read(self.results_file)
 

@@ -44,3 +44,47 @@ def test_a_reattack_reads_the_model_configuration_from_the_run_folder(tmp_path):
 
     with pytest.raises(ConfigError, match="model.width"):  # a training key that disagrees is refused, named
         pr.run(["stages=[attack,evaluate]", "model.width=32"], run_dir=tmp_path / "run")
+
+
+def test_a_killed_run_reads_back_as_stale_with_its_checkpointed_history(tiny_run, tmp_path, monkeypatch):
+    """A job killed in training: status.json still says running, but no process holds the folder (stale); its
+    history is the one resume.pt holds; asking for samples or results says what became of the job, in the
+    API's words, not the command line's."""
+    from privgan_runner.errors import NotTrainedError
+    from privgan_runner.training.checkpoint import Checkpoint
+
+    real_save, saves = Checkpoint.save, []
+
+    def save_then_die(self, state):
+        real_save(self, state)
+        saves.append(state["epoch"])
+        if len(saves) == 2:
+            raise KeyboardInterrupt  # stands in for the kill: what is on disk is what matters
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_die)
+    run_dir = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run("trainer.checkpoint_every=1", "trainer.epochs=4", "trainer.log_every=1", run_dir=run_dir)
+    status = json.loads((run_dir / "status.json").read_text())
+    (run_dir / "status.json").write_text(json.dumps({**status, "status": "running"}))  # as SIGKILL leaves it
+    run = pr.load_run(run_dir)
+    assert run.status == "stale"
+    assert len(run.history) > 0 and run.history[-1]["step"] > 0
+    with pytest.raises(NotTrainedError, match="was killed.*resume.pt.*resumes"):
+        run.sample(4)
+    with pytest.raises(NotTrainedError, match="no results: the job was killed"):
+        _ = run.results
+
+
+def test_a_refused_run_says_it_was_refused(tiny_run, tmp_path):
+    from privgan_runner.errors import ConfigError, NotTrainedError
+
+    run_dir = tmp_path / "refused"
+    with pytest.raises(ConfigError):
+        tiny_run("trainer.batch_size=1000", run_dir=run_dir)
+    run = pr.load_run(run_dir)
+    assert run.status == "failed" and run.history == []
+    with pytest.raises(NotTrainedError, match="no trained model.*refused before training.*trainer.batch_size"):
+        run.sample(4)
+    with pytest.raises(NotTrainedError, match="refused before training"):
+        _ = run.results

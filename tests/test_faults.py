@@ -344,7 +344,7 @@ def test_a_full_disk_at_a_checkpoint_fails_the_job_and_its_status_says_why(tiny_
     """torch's own writer raised a RuntimeError that named no cause and the status stayed `running`: the
     checkpoint is now written as bytes (ENOSPC is an OSError), and status.json is written over in place when no
     new file fits."""
-    from privgan_runner.training.trainer import Checkpoint
+    from privgan_runner.training.checkpoint import Checkpoint
 
     real_save = Checkpoint.save
 

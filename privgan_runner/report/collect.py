@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..run_folder import identity
+from ..run_folder import RunFolder, identity
 
 #: configuration keys that are not configurations: the repeats of one
 REPEAT_KEYS = ("seed",)
@@ -56,7 +56,7 @@ def flatten(run: Path) -> dict:
         config = job.get("config") or _hydra_config(run)
         state = "unreadable" if (run / "results.json").exists() else status.get("status", "failed")
         results = {"status": state, "config": config, "seed": config.get("seed")}
-    if results.get("status") == "running" and not held(run):
+    if results.get("status") == "running" and not RunFolder(run).held():
         results = {**results, "status": "stale"}  # killed: no process holds the folder's lock
     config = results.get("config") or {}
     figures: dict[str, float] = {}
@@ -81,23 +81,6 @@ def flatten(run: Path) -> dict:
             a: v["most_exposed"] for a, v in (results.get("attacks") or {}).items() if "most_exposed" in v
         },
     }
-
-
-def held(run: Path) -> bool:
-    """Whether a process holds the run folder's lock (run_folder.FolderLock): a job is at work in it."""
-    import fcntl
-    import os
-
-    fd = os.open(run, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
 
 
 def _hydra_config(run: Path) -> dict:

@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError, Interrupted, UnreadableFileError
+from ..errors import ConfigError, Interrupted
+from .checkpoint import Checkpoint
 from .precision import check_precision, effective_precision, in_precision, tf32_scope
 from .step import CapturedStep, StepContext, full_steps_per_epoch
 
@@ -474,62 +475,6 @@ class StopRequest:
     def __init__(self):
         self.signal_name: str | None = None
         self.training = False
-
-
-class Checkpoint:
-    """The periodic training checkpoint, kept one generation back: `save` moves the current file to
-    `<name>.prev.pt` before writing the new one (atomically), so a file damaged after it was written (a
-    filesystem fault, a copy cut short) still leaves the generation before it to resume from."""
-
-    #: what a resume reads: a file without one of them is not this trainer's checkpoint
-    REQUIRED = ("G", "D", "step", "privacy", "rng", "epoch", "done", "history")
-
-    def __init__(self, path):
-        from pathlib import Path
-
-        self.path = Path(path)
-        self.previous = self.path.with_suffix(".prev" + self.path.suffix)
-        self.note = ""  # what `load` had to do beyond reading the current file
-
-    def exists(self) -> bool:
-        return self.path.is_file() or self.previous.is_file()
-
-    def save(self, state: dict) -> None:
-        from ..io import write_torch
-
-        if self.path.is_file():
-            os.replace(self.path, self.previous)
-        write_torch(self.path, state)
-
-    def load(self) -> dict:
-        """The newest generation that reads back whole; UnreadableFileError when none does."""
-        from ..io import read_torch
-
-        failures = []
-        for path in (self.path, self.previous):
-            if not path.is_file():
-                continue
-            try:
-                state = read_torch(path, self.REQUIRED)
-            except Exception as exc:  # truncated zip, bad pickle, foreign file: all read as "unreadable"
-                failures.append(f"{path}: {type(exc).__name__}: {exc}")
-                continue
-            if failures:
-                self.note = f"{failures[0]}; resumed from the generation before it, {path}"
-            return state
-        raise UnreadableFileError(
-            "resume",
-            "no checkpoint of this job can be read:\n  "
-            + "\n  ".join(failures)
-            + "\nPass resume=false to train this job again from scratch (the unreadable files are replaced).",
-        )
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-        self.previous.unlink(missing_ok=True)
-
-    def __str__(self) -> str:
-        return str(self.path)
 
 
 def _progress(total: int, enabled: bool):
