@@ -25,6 +25,8 @@ def build(node: DictConfig, base: type[T], key: str, skip: Iterable[str] = (), *
         raise ConfigError(key, "has no `_target_` naming the class that implements it")
     target = params.pop("_target_")
     name = params.pop("name", None)
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"{key}.name", f"must be the option's name (a string), got {name!r}")
     for skipped in skip:
         params.pop(skipped, None)
     try:

@@ -96,15 +96,25 @@ def _number(cfg: DictConfig, key: str):
 
 
 def _seed_like(value) -> bool:
-    """A seed numpy and torch accept: an integer >= 0 (a bool is no seed)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """A seed numpy and torch accept: an integer in [0, 2^63) (a bool is no seed)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
+def check_stages(cfg: DictConfig) -> None:
+    """`stages`: a non-empty list drawn from STAGES."""
+    stages = _number(cfg, "stages")
+    if not OmegaConf.is_list(stages) and not isinstance(stages, list):
+        raise ConfigError("stages", f"must be a non-empty list drawn from {list(STAGES)}, got {stages!r}")
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not len(stages):
+        raise ConfigError("stages", f"must be a non-empty list drawn from {list(STAGES)}, got {list(stages)}")
 
 
 def check_top_level(cfg: DictConfig) -> None:
     """Fail fast, naming the key and the allowed range, before anything is built or loaded."""
     seed = _number(cfg, "seed")
     if not _seed_like(seed):
-        raise ConfigError("seed", f"must be an integer >= 0, got {seed!r}")
+        raise ConfigError("seed", f"must be an integer in [0, 2^63), got {seed!r}")
     fraction = _number(cfg, "dataset.member_fraction")
     if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction < 1:
         raise ConfigError("dataset.member_fraction", f"must be in (0, 1) (exclusive), got {fraction!r}")
@@ -113,16 +123,13 @@ def check_top_level(cfg: DictConfig) -> None:
         raise ConfigError("dataset.public_fraction", f"must be in [0, 1), got {public!r}")
     pool_seed = _number(cfg, "dataset.pool_seed")
     if pool_seed is not None and not _seed_like(pool_seed):
-        raise ConfigError("dataset.pool_seed", f"must be null or an integer >= 0, got {pool_seed!r}")
+        raise ConfigError("dataset.pool_seed", f"must be null or an integer in [0, 2^63), got {pool_seed!r}")
     max_samples = _number(cfg, "dataset.max_samples")
     if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 2):
         raise ConfigError(
             "dataset.max_samples", f"must be null (the whole pool) or an integer >= 2, got {max_samples!r}"
         )
-    stages = list(_number(cfg, "stages"))
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown or not stages:
-        raise ConfigError("stages", f"must be a non-empty list drawn from {list(STAGES)}, got {stages}")
+    check_stages(cfg)
     for group in ("attack", "metric"):
         node = cfg.get(group)
         if node is not None and not isinstance(node, DictConfig):

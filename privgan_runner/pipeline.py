@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from .config import apply_trainer_profile, check_top_level, reattack_config
+from .config import apply_trainer_profile, check_stages, check_top_level, reattack_config
 from .console import print_summary
 from .errors import ConfigError, DatasetNotFoundError, Interrupted, ReattackFailed, UnreadableFileError
 from .results import Figure, Results, describe
@@ -179,6 +179,7 @@ def _sigterm_interrupts():
 def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None, stop=None) -> Results:
     checking = bool(cfg.get("check_only", False))  # a check writes nothing, a refusal included
     try:
+        check_stages(cfg)  # read before the rest of the config is checked
         cfg = apply_trainer_profile(cfg)
         if "train" not in cfg.stages and overrides is not None:
             cfg = reattack_config(folder.job_config(), cfg, overrides)

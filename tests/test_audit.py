@@ -196,6 +196,7 @@ def _audited_runs(root, n=6, n_canaries=3, with_canaries=True):
         (["--alpha", "0"], "--alpha"),
         (["--alpha", "1.5"], "--alpha"),
         (["--delta", "2"], "--delta"),
+        (["--seed", "-1"], "--seed"),  # found by tests/test_fuzz.py: numpy's ValueError
         (["--out", "{tmp}"], "--out"),  # a folder, not a file
     ],
 )

@@ -85,6 +85,8 @@ def _check_arguments(args) -> None:
         raise ConfigError("--target", f"must be a canary index >= 0, got {args.target}")
     if args.n_attacks < 1:
         raise ConfigError("--n-attacks", f"must be >= 1 (the attacks and targets tried), got {args.n_attacks}")
+    if not 0 <= args.seed < 2**63:
+        raise ConfigError("--seed", f"must be an integer in [0, 2^63), got {args.seed}")
     if not 0 < args.alpha < 1:
         raise ConfigError("--alpha", f"must be in (0, 1), got {args.alpha}")
     if args.delta is not None and not (math.isfinite(args.delta) and 0 <= args.delta < 1):

@@ -24,6 +24,7 @@ from . import bounds
 from .canaries import KINDS, guesses
 
 DEFAULT_DELTA = 1e-5  # the δ of a non-private run's bound (a DP run's is its own δ)
+MAX_CANARIES = 10**6  # beyond, the appended canary images would not fit in memory
 
 
 class Audit:
@@ -46,8 +47,10 @@ class Audit:
         for key, value in (("n_canaries", n_canaries), ("k_pos", k_pos), ("k_neg", k_neg)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(key, f"must be an integer >= 0, got {value!r}")
-        if not isinstance(canary_seed, int) or isinstance(canary_seed, bool) or canary_seed < 0:
-            raise ConfigError("canary_seed", f"must be an integer >= 0, got {canary_seed!r}")
+        if not isinstance(canary_seed, int) or isinstance(canary_seed, bool) or not 0 <= canary_seed < 2**63:
+            raise ConfigError("canary_seed", f"must be an integer in [0, 2^63), got {canary_seed!r}")
+        if n_canaries > MAX_CANARIES:
+            raise ConfigError("n_canaries", f"must be at most {MAX_CANARIES}, got {n_canaries!r}")
         if canaries is not None and n_canaries < 1:
             raise ConfigError("n_canaries", "must be >= 1 with canaries")
         if canaries is not None and k_pos + k_neg > n_canaries:

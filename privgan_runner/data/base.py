@@ -61,8 +61,8 @@ class ImageDataset:
     name: str = ""
 
     def __init__(self, image_size: int, root: str | None = None):
-        if not isinstance(image_size, int) or image_size < 8:
-            raise ConfigError("image_size", f"must be an integer >= 8, got {image_size!r}")
+        if not isinstance(image_size, int) or isinstance(image_size, bool) or not 8 <= image_size <= 1024:
+            raise ConfigError("image_size", f"must be an integer in [8, 1024], got {image_size!r}")
         self.image_size = image_size
         self.root = root
 

@@ -25,9 +25,15 @@ class Synthetic(ImageDataset):
         root: str | None = None,
     ):
         super().__init__(image_size, root)
-        for key, value, low in (("channels", channels, 1), ("n_classes", n_classes, 1), ("n_samples", n_samples, 4)):
-            if not isinstance(value, int) or value < low:
-                raise ConfigError(key, f"must be an integer >= {low}, got {value!r}")
+        if channels not in (1, 3) or isinstance(channels, bool):
+            raise ConfigError("channels", f"must be 1 (grey) or 3 (colour), got {channels!r}")
+        for key, value, low, high in (
+            ("n_classes", n_classes, 1, 1000),
+            ("n_samples", n_samples, 4, 10**7),  # beyond: more images than any memory holds at these sizes
+            ("generator_seed", generator_seed, 0, 2**63 - 1),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ConfigError(key, f"must be an integer in [{low}, {high}], got {value!r}")
         self.channels, self.n_classes, self.n_samples = channels, n_classes, n_samples
         self.generator_seed = generator_seed
 

@@ -119,13 +119,17 @@ def init_dcgan_(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+#: beyond these a DCGAN's layers would not fit any memory (width w gives D 8w channels): refused, not allocated
+MAX_Z_DIM, MAX_WIDTH = 4096, 1024
+
+
 class DCGAN(GANModel):
     def __init__(
         self, z_dim: int = 100, width: int = 64, conditional: bool = False, g_norm: str = "batch", d_norm: str = "batch"
     ):
-        for key, value in (("z_dim", z_dim), ("width", width)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(key, f"must be a positive integer, got {value!r}")
+        for key, value, most in (("z_dim", z_dim, MAX_Z_DIM), ("width", width, MAX_WIDTH)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+                raise ConfigError(key, f"must be an integer in [1, {most}], got {value!r}")
         for key, value in (("g_norm", g_norm), ("d_norm", d_norm)):
             if value not in NORMS:
                 raise ConfigError(key, f"must be one of {', '.join(NORMS)}, got {value!r}")

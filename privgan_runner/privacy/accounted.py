@@ -13,6 +13,9 @@ from .base import PrivacyMechanism
 
 #: the target epsilon when neither privacy.epsilon nor privacy.noise_multiplier is given
 DEFAULT_EPSILON = 10.0
+#: the largest target accepted: e^1000 bounds nothing, and calibrating the noise to a target no finite
+#: accountant reaches would not end
+MAX_EPSILON = 1000.0
 
 
 def _positive_finite(value) -> bool:
@@ -35,9 +38,11 @@ def check_budget(epsilon, noise_multiplier, delta) -> float | None:
         )
     if noise_multiplier is None:
         epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
-        if not _positive_finite(epsilon):
+        if not _positive_finite(epsilon) or epsilon > MAX_EPSILON:
             raise ConfigError(
-                "epsilon", f"must be a finite number > 0 (or give privacy.noise_multiplier), got {epsilon!r}"
+                "epsilon",
+                f"must be in (0, {MAX_EPSILON:g}] (or give privacy.noise_multiplier; beyond, the guarantee is void: "
+                f"privacy=none trains without one), got {epsilon!r}",
             )
     if not isinstance(delta, (int, float)) or isinstance(delta, bool) or not 0 < delta < 1:
         raise ConfigError("delta", f"must be in (0, 1) (exclusive), got {delta!r}")

@@ -111,9 +111,11 @@ class Trainer:
         threads: int | None = None,
         precision: str = "tf32",
     ):
-        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        if threads is not None and (
+            not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 4096
+        ):
             raise ConfigError(
-                "threads", f"must be null (cores / parallel local jobs) or a positive integer, got {threads!r}"
+                "threads", f"must be null (cores / parallel local jobs) or an integer in [1, 4096], got {threads!r}"
             )
         for key, value in (
             ("epochs", epochs),
@@ -131,10 +133,12 @@ class Trainer:
             raise ConfigError("betas", f"must be two numbers in [0, 1), got {list(betas)}")
         if not divergence_threshold > 0:
             raise ConfigError("divergence_threshold", f"must be > 0, got {divergence_threshold}")
+        if not isinstance(device, str):
+            raise ConfigError("device", f"must be auto, cpu, cuda or cuda:N, got {device!r}")
         if device != "auto":
             try:
                 torch.device(device)
-            except RuntimeError:
+            except (RuntimeError, ValueError, TypeError):
                 raise ConfigError("device", f"{device!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
         self.epochs, self.batch_size, self.n_critic = epochs, batch_size, n_critic
         self.lr, self.betas = float(lr), tuple(float(b) for b in betas)
