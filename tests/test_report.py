@@ -283,3 +283,23 @@ def test_a_key_without_a_default_keeps_the_runs_apart_and_says_so(tmp_path):
     (new / "results.json").write_text(json.dumps(results))
     report = build_report([tmp_path], tmp_path / "out")
     assert len(report["table"]) == 2 and "Runs that lack trainer.n_critic" in report["markdown"]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda r: r.__setitem__("attacks", "x"),
+        lambda r: r.__setitem__("config", [1, 2]),
+        lambda r: [1, 2],
+    ],
+    ids=["attacks-a-string", "config-a-list", "results-a-list"],
+)
+def test_a_hand_edited_results_json_of_another_shape_is_unreadable_not_a_crash(tmp_path, edit):
+    run = _run(tmp_path, "edited", "completed", auc=0.6, gap=1.0)
+    _run(tmp_path, "ok", "completed", auc=0.7, gap=1.0, seed=1)
+    results = json.loads((run / "results.json").read_text())
+    edited = edit(results)
+    (run / "results.json").write_text(json.dumps(results if edited is None else edited))
+    report = build_report([tmp_path], tmp_path / "out")
+    runs = (tmp_path / "out" / "runs.csv").read_text()
+    assert "unreadable" in runs and sum(r["completed"] for r in report["table"]) == 1

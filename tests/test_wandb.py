@@ -171,3 +171,16 @@ def test_a_key_without_a_network_logs_offline_and_no_secret_reaches_the_run_fold
     assert len(files) > 10 and (run_dir / ".hydra" / "config.yaml").is_file()
     leaked = [p for p in files if secret.encode() in p.read_bytes() or b"hf_dummy_token_value_42" in p.read_bytes()]
     assert not leaked
+
+
+@pytest.mark.parametrize("key, value", [("project", "'a b/ü'"), ("entity", "'team#1'"), ("project", "''")])
+def test_a_name_wandb_refuses_is_refused_with_the_config(key, value):
+    """W&B raises a UsageError for these only when the run starts (after the folder is filled): refused first."""
+    from privgan_runner.errors import ConfigError
+    from privgan_runner.pipeline import build_components
+
+    from .conftest import compose_config
+
+    with pytest.raises(ConfigError) as err:
+        build_components(compose_config("logger=wandb", f"logger.{key}={value}"))
+    assert err.value.key == f"logger.{key}"

@@ -39,6 +39,10 @@ def _has_api_key() -> bool:
     return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
 
 
+#: characters W&B refuses in a project or entity name (its UsageError, raised only when the run starts)
+WANDB_FORBIDDEN = ("/", "\\", "#", "?", "%", ":")
+
+
 class WandbLogger(Logger):
     def __init__(
         self,
@@ -54,6 +58,12 @@ class WandbLogger(Logger):
             mode = "offline"
         if mode is not None and mode not in MODES:
             raise ConfigError("mode", f"must be one of {', '.join(MODES)} (or null for automatic), got {mode!r}")
+        for key, value in (("project", project), ("entity", entity)):
+            if value is not None and (not isinstance(value, str) or not value or set(value) & set(WANDB_FORBIDDEN)):
+                raise ConfigError(
+                    key,
+                    f"must be a non-empty name without any of {' '.join(WANDB_FORBIDDEN)} (W&B's rule), got {value!r}",
+                )
         self.project = project or os.environ.get("WANDB_PROJECT") or "privgan_runner"
         self.entity = entity or os.environ.get("WANDB_ENTITY") or None
         self.mode, self.group, self.tags, self.log_model = mode, group, list(tags), bool(log_model)

@@ -221,6 +221,9 @@ def main(argv=None) -> int:
     except FileNotFoundError as exc:
         print(f"privgan_runner.report: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("privgan_runner.report: interrupted; the runs are untouched, each file written is whole", file=sys.stderr)
+        return 130
     except OSError as exc:  # a full disk, an unwritable --out: the runs are untouched, each file written is whole
         print(f"privgan_runner.report: error: the report could not be written: {exc}", file=sys.stderr)
         return 1

@@ -26,6 +26,13 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
+def _well_formed(results) -> bool:
+    """results.json's shape (docs/results.md): an object whose sections are objects."""
+    return isinstance(results, dict) and all(
+        isinstance(results[k], dict) for k in ("attacks", "metrics", "config", "audit", "privacy") if k in results
+    )
+
+
 def _numbers(node: Any, prefix: str) -> dict[str, float]:
     """Every int/float below `node` as {prefix.key: value}; an interval `*_ci` [low, high] as `*_ci_low`,
     `*_ci_high` (other lists and strings are not figures)."""
@@ -51,6 +58,8 @@ def flatten(run: Path) -> dict:
     "described": results.json's figure descriptions, "most_exposed": {attack: records}}."""
     status = _read_json(run / "status.json") or {}
     results = _read_json(run / "results.json")
+    if not _well_formed(results):
+        results = None  # hand-edited into another shape: read as damaged
     if results is None:  # a job that failed before its results (or is still running), or a damaged results.json
         job = _read_json(run / "job.json") or {}
         config = job.get("config") or _hydra_config(run)
