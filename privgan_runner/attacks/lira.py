@@ -101,6 +101,7 @@ class Lira(Attack):
                 raise ConfigError(key, f"must be an integer >= {least}, got {value!r}")
         self.shadow_dir = None if shadow_dir is None else Path(shadow_dir)
         self.signal, self.variant = signal, variant
+        self.reads_discriminator = signal == "logit"  # signal=distance reads G's samples only
         self.global_variance, self.n_generated = global_variance, n_generated
         self.chunk, self.n_exposed = chunk, n_exposed
 
