@@ -16,20 +16,32 @@ from ..conftest import compose_config
 
 
 def die_in_write(k: int) -> None:
-    save, calls = torch.save, []
+    """The k-th torch file write (checkpoints are written through io.write_torch) puts half its bytes in its
+    temporary file, syncs them and SIGKILLs the process."""
+    import io
 
-    def half_then_die(obj, path, *args, **kwargs):
+    from privgan_runner import io as files
+
+    real, calls = files.write_torch, []
+
+    def half_then_die(path, obj):
         calls.append(path)
         if len(calls) < k:
-            return save(obj, path, *args, **kwargs)
-        save(obj, path, *args, **kwargs)
-        with open(path, "r+b") as f:
-            f.truncate(os.path.getsize(path) // 2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.kill(os.getpid(), signal.SIGKILL)
+            return real(path, obj)
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        data = buffer.getvalue()
 
-    torch.save = half_then_die
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                f.write(data[: len(data) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        return files._atomic(path, write)
+
+    files.write_torch = half_then_die
 
 
 if __name__ == "__main__":
