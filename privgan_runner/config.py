@@ -95,7 +95,7 @@ def _number(cfg: DictConfig, key: str):
         raise ConfigError(key, f"cannot be resolved: {exc}") from None
 
 
-def _seed_like(value) -> bool:
+def seed_like(value) -> bool:
     """A seed numpy and torch accept: an integer in [0, 2^63) (a bool is no seed)."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
@@ -113,7 +113,7 @@ def check_stages(cfg: DictConfig) -> None:
 def check_top_level(cfg: DictConfig) -> None:
     """Fail fast, naming the key and the allowed range, before anything is built or loaded."""
     seed = _number(cfg, "seed")
-    if not _seed_like(seed):
+    if not seed_like(seed):
         raise ConfigError("seed", f"must be an integer in [0, 2^63), got {seed!r}")
     fraction = _number(cfg, "dataset.member_fraction")
     if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction < 1:
@@ -122,7 +122,7 @@ def check_top_level(cfg: DictConfig) -> None:
     if public is not None and (not isinstance(public, (int, float)) or isinstance(public, bool) or not 0 <= public < 1):
         raise ConfigError("dataset.public_fraction", f"must be in [0, 1), got {public!r}")
     pool_seed = _number(cfg, "dataset.pool_seed")
-    if pool_seed is not None and not _seed_like(pool_seed):
+    if pool_seed is not None and not seed_like(pool_seed):
         raise ConfigError("dataset.pool_seed", f"must be null or an integer in [0, 2^63), got {pool_seed!r}")
     max_samples = _number(cfg, "dataset.max_samples")
     if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 2):

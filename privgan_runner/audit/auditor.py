@@ -19,6 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..config import seed_like
 from ..errors import ConfigError
 from . import bounds
 from .canaries import KINDS, guesses
@@ -47,7 +48,7 @@ class Audit:
         for key, value in (("n_canaries", n_canaries), ("k_pos", k_pos), ("k_neg", k_neg)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(key, f"must be an integer >= 0, got {value!r}")
-        if not isinstance(canary_seed, int) or isinstance(canary_seed, bool) or not 0 <= canary_seed < 2**63:
+        if not seed_like(canary_seed):
             raise ConfigError("canary_seed", f"must be an integer in [0, 2^63), got {canary_seed!r}")
         if n_canaries > MAX_CANARIES:
             raise ConfigError("n_canaries", f"must be at most {MAX_CANARIES}, got {n_canaries!r}")

@@ -188,7 +188,6 @@ class DPGAN(DPSGD):
                 f"{grad_sample!r}",
             )
         super().__init__(**dpsgd, grad_sample="fast")
-        noise_multiplier = dpsgd.get("noise_multiplier")
         if not (n_groups_clip in GROUPINGS or (isinstance(n_groups_clip, int) and n_groups_clip >= 1)):
             raise ConfigError(
                 "n_groups_clip", f"must be a positive integer, by_layer or weight_bias, got {n_groups_clip!r}"
@@ -207,7 +206,6 @@ class DPGAN(DPSGD):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ConfigError(key, f"must be an integer >= {least}, got {value!r}")
-        self.given_noise_multiplier = noise_multiplier  # the paper's sigma: each group's noise is sigma c_j
         self.n_groups_clip, self.adaptive_clip, self.group_bound = n_groups_clip, bool(adaptive_clip), group_bound
         self.public_batch_size, self.warm_start_steps = public_batch_size, warm_start_steps
         self.uses_public_data = self.adaptive_clip or warm_start_steps > 0
