@@ -223,6 +223,10 @@ def _run_holding(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None
             conditional=parts.model.conditional,
             n_nominal=nominal,
         )
+        if trains:
+            parts.audit.check_gradient(
+                parts.privacy, parts.model, parts.dataset.image_size, parts.dataset.channels, pool.n_classes
+            )
     except (ConfigError, DatasetNotFoundError) as exc:
         if not checking:
             _refused(folder, stage, exc)
@@ -502,6 +506,7 @@ def _public_records(cfg: DictConfig, pool, available: np.ndarray) -> np.ndarray:
 def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: int, stop=None) -> dict:
     import torch
 
+    from .audit.gradient import write_gradient_canaries
     from .io import write_torch
     from .training.checkpoint import Checkpoint
 
@@ -512,6 +517,7 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
         idx = torch.as_tensor(membership.extra["public_idx"])
         public = (pool.images[idx], pool.labels[idx])
     resume = Checkpoint(folder.resume_checkpoint)
+    canaries = parts.audit.plant_gradient(parts.privacy, seed)
     result = parts.trainer.fit(
         G,
         D,
@@ -531,6 +537,8 @@ def _train(parts: Components, G, D, pool, membership, folder: RunFolder, seed: i
         n_nominal=_nominal_size(membership),
     )
     summary = result.summary()
+    if canaries is not None:  # before last.pt: a trained run always has its canaries' scores
+        write_gradient_canaries(folder.gradient_canaries_file, canaries.record())
     write_torch(
         folder.last_checkpoint,
         {
@@ -663,6 +671,7 @@ def _attack(parts: Components, trained, folder: RunFolder, seed: int):
 
 def _audit(parts: Components, trained, attack_scores: dict, folder: RunFolder, privacy_record: dict) -> dict:
     """results.json's `audit`: the accountant's ε (if any) beside the one-run bound and the descriptive ε."""
+    from .audit.gradient import read_gradient_canaries
     from .io import write_npz
 
     audit, membership = parts.audit, trained.membership
@@ -675,6 +684,10 @@ def _audit(parts: Components, trained, attack_scores: dict, folder: RunFolder, p
         canary_idx, canary_in = membership.extra["canary_idx"], membership.extra["canary_in"].astype(bool)
         out["one_run"], scores = audit.one_run(signal, trained, canary_idx, canary_in)
         write_npz(folder.canary_scores_file, canary_idx=canary_idx, canary_in=canary_in, scores=scores)
+    if audit.gradient_canaries:
+        out["gradient"] = audit.gradient(
+            read_gradient_canaries(folder.gradient_canaries_file), parts.privacy, privacy_record
+        )
     if audit.descriptive:
         out["descriptive"] = {
             name: audit.described(s.scores, s.is_member, out["delta"]) for name, s in attack_scores.items()

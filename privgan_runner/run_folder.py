@@ -7,6 +7,7 @@
     membership.npz        member_idx, nonmember_idx and the index sets attacks drew
     checkpoints/last.pt   the trained models, the mechanism's state and record, the loss history
     checkpoints/resume.pt while training: what a restarted job resumes from
+    checkpoints/gradient_canaries.npz   the white-box audit's canary scores, kept with the model they were scored on
     history.csv           the loss history, readable without unpickling a checkpoint
     scores/<attack>.npz   scores, is_member, record_idx, threshold
     results.json          every figure (schema: results.py)
@@ -78,6 +79,8 @@ class RunFolder:
         self.scores_dir = self.path / "scores"
         self.plots_dir = self.path / "plots"
         self.canary_scores_file = self.path / "audit" / "canary_scores.npz"  # the one-run audit's signal
+        # the white-box audit's canaries, scored during training (written with the model, read by every audit)
+        self.gradient_canaries_file = self.path / "checkpoints" / "gradient_canaries.npz"
 
     def scores_file(self, attack: str) -> Path:
         return self.scores_dir / f"{attack}.npz"

@@ -21,6 +21,7 @@ unrelated purposes (e.g. the split's numpy draw and the bootstrap's), which cost
 | bootstrap           | the AUC interval's resamples                                 | attacks/figures.py
 | tvd_permutations    | the TVD attack's permuted member labels (its chance level)   | attacks/tvd.py
 | public              | which records are set aside as public data                   | pipeline.py
+| gradient_canaries   | which gradient canaries are in, and their Poisson draws      | audit/auditor.py
 | canary_inclusion    | which audit canaries are trained on (each with prob. 1/2)     | pipeline.py (audit/canaries.py)
 | intra_fid:<k>       | the samples generated for class k                            | metrics/fidelity.py
 
@@ -44,6 +45,7 @@ OFFSETS = {
     "tvd_permutations": 2718281,
     "canary_inclusion": 31337,
     "public": 27644437,
+    "gradient_canaries": 2147483647,
 }
 
 

@@ -6,6 +6,9 @@
   (fixed before any score is seen) and abstains on the rest; `epsilon_lb` is the bound of
   `bounds.one_run_epsilon` at confidence 1 - alpha. This is a DP lower bound: the canaries' inclusions are
   independent coin flips, the guesses are fixed functions of the released model.
+- gradient (white box), with `gradient_canaries` = m > 0: m gradient canaries in the DP mechanism's sanitized
+  channel, each in by a coin, scored from every noised update (audit/gradient.py); `gradient.epsilon_lb` is
+  Steinke et al.'s bound on them at confidence 1 - alpha, beside the same audit's idealized ceiling.
 - descriptive: the Clopper-Pearson and Gaussian-DP formulas (`bounds`) on each attack's own member and
   non-member scores, at the threshold that maximizes each. The members were not drawn by independent
   coins per record and the threshold is fitted on the same scores, so this is an "effective ε,
@@ -23,6 +26,7 @@ from ..config import seed_like
 from ..errors import ConfigError
 from . import bounds
 from .canaries import KINDS, guesses
+from .gradient import STATISTICS
 
 DEFAULT_DELTA = 1e-5  # the δ of a non-private run's bound (a DP run's is its own δ)
 MAX_CANARIES = 10**6  # beyond, the appended canary images would not fit in memory
@@ -42,6 +46,10 @@ class Audit:
         delta: float | None = None,
         canary_seed: int = 0,
         descriptive: bool = True,
+        gradient_canaries: int = 0,
+        gradient_scale: float = 2.0,
+        gradient_statistic: str = "likelihood_ratio",
+        ceiling_repeats: int = 5,
     ):
         if canaries is not None and canaries not in KINDS:
             raise ConfigError("canaries", f"must be null or one of {', '.join(KINDS)}, got {canaries!r}")
@@ -65,6 +73,29 @@ class Audit:
         self.canaries, self.n_canaries, self.k_pos, self.k_neg = canaries, n_canaries, k_pos, k_neg
         self.signal, self.alpha, self.delta, self.canary_seed = signal, float(alpha), delta, canary_seed
         self.descriptive = descriptive
+        if not isinstance(gradient_canaries, int) or isinstance(gradient_canaries, bool) or gradient_canaries < 0:
+            raise ConfigError(
+                "gradient_canaries", f"must be an integer >= 0 (0: no white-box audit), got {gradient_canaries!r}"
+            )
+        if gradient_canaries > MAX_CANARIES:
+            raise ConfigError("gradient_canaries", f"must be at most {MAX_CANARIES}, got {gradient_canaries!r}")
+        if not (
+            isinstance(gradient_scale, (int, float))
+            and not isinstance(gradient_scale, bool)
+            and 1 <= gradient_scale < 1e6
+        ):
+            raise ConfigError(
+                "gradient_scale",
+                f"must be a number in [1, 1e6): a canary's norm in clipping bounds, got {gradient_scale!r}",
+            )
+        if gradient_statistic not in STATISTICS:
+            raise ConfigError(
+                "gradient_statistic", f"must be one of {', '.join(STATISTICS)}, got {gradient_statistic!r}"
+            )
+        if not isinstance(ceiling_repeats, int) or isinstance(ceiling_repeats, bool) or not 1 <= ceiling_repeats <= 100:
+            raise ConfigError("ceiling_repeats", f"must be an integer in [1, 100], got {ceiling_repeats!r}")
+        self.gradient_canaries, self.gradient_scale = gradient_canaries, float(gradient_scale)
+        self.gradient_statistic, self.ceiling_repeats = gradient_statistic, ceiling_repeats
 
     def figures(self, attacks) -> list:
         """Descriptions of the figures this audit reports (results.json `figures`, the report's columns)."""
@@ -81,6 +112,32 @@ class Audit:
                     f"signal; Steinke et al. 2023), at confidence 1 - {self.alpha}",
                 )
             )
+        if self.gradient_canaries:
+            out += [
+                Figure(
+                    "audit.gradient.epsilon_lb",
+                    True,
+                    True,
+                    description=f"white-box one-run DP lower bound on epsilon ({self.gradient_canaries} gradient "
+                    f"canaries in the sanitized channel, every noised update seen; Steinke et al. 2023), at "
+                    f"confidence 1 - {self.alpha}",
+                ),
+                Figure(
+                    "audit.gradient.epsilon_lb_claimed_form",
+                    True,
+                    False,
+                    description="white-box epsilon lower bound for mechanisms of the claimed form (the f-DP one-run "
+                    "test of Mahloujifar et al. 2025 against the accountant's profile at another noise multiplier); "
+                    "audit.gradient.claim_rejected says whether the claim itself is rejected",
+                ),
+                Figure(
+                    "audit.gradient.ceiling_epsilon_lb",
+                    True,
+                    False,
+                    description="the same audit on the idealized subsampled Gaussian mechanism with the run's "
+                    "sampling rate, noise, steps and canaries (simulated): where an honest implementation sits",
+                ),
+            ]
         if self.descriptive:
             for attack in attacks:
                 for formula, paper in (
@@ -100,13 +157,82 @@ class Audit:
 
     @property
     def active(self) -> bool:
-        return self.canaries is not None or self.descriptive
+        return self.canaries is not None or self.descriptive or bool(self.gradient_canaries)
+
+    def check_gradient(self, privacy, model, image_size: int, channels: int, n_classes: int) -> None:
+        """The white-box audit needs room for m canaries in the mechanism's sanitized channel."""
+        if not self.gradient_canaries:
+            return
+        capacity = privacy.canary_capacity(model, image_size, channels, n_classes)
+        if self.gradient_canaries > capacity:
+            raise ConfigError(
+                "audit.gradient_canaries",
+                f"{self.gradient_canaries} canaries do not fit {privacy.name}'s sanitized channel: its largest tensor "
+                f"holds {capacity} distinct coordinates",
+            )
+
+    def plant_gradient(self, privacy, seed: int):
+        """This run's gradient canaries, attached to the mechanism (None without the white-box audit)."""
+        from ..seeds import derive
+        from .gradient import GradientCanaries
+
+        if not self.gradient_canaries:
+            return None
+        canaries = GradientCanaries(
+            self.gradient_canaries,
+            self.canary_seed,
+            derive(seed, "gradient_canaries"),
+            self.gradient_scale,
+            self.gradient_statistic,
+        )
+        canaries.where = privacy.canary_entry
+        # a canary's discriminator (GS-WGAN, DPAC): the same hash of its id as a member's, ids past any pool's
+        ids = GRADIENT_CANARY_ID_BASE + np.arange(self.gradient_canaries)
+        canaries.codes = privacy.member_codes(self.gradient_canaries, seed, record_ids=ids).numpy()
+        privacy.gradient_canaries = canaries
+        return canaries
+
+    def gradient(self, record: dict, privacy, privacy_record: dict) -> dict:
+        """results.json `audit.gradient`: Steinke et al.'s bound and the f-DP test of the accountant's claim from the
+        canaries' scores, each beside the same audit on the idealized mechanism (the ceiling)."""
+        from . import fdp, gradient
+
+        delta = self.delta_for(privacy)
+        scores, inside = np.asarray(record["scores"], dtype=float), np.asarray(record["inside"], dtype=bool)
+        found = gradient.best_bound(scores, inside, delta, self.alpha)
+        keys = ("n_canaries", "steps", "entries", "relation", "sample_rate", "signal", "statistic", "scale", "tensors")
+        info = {k: _plain(record[k]) for k in (*keys, "where")}
+        claim = {k: privacy_record.get(k) for k in ("accountant", "noise_multiplier", "sample_rate", "steps")}
+        claimed = info["steps"] and all(v is not None for v in claim.values())
+        tested = fdp.claim_test(scores, inside, claim, delta, self.alpha) if claimed else None
+        ideal = gradient.ceiling(info, delta, self.alpha, self.ceiling_repeats, claim if claimed else None)
+        return {
+            **info,
+            "n_canaries_in": int(inside.sum()),
+            **found,
+            "alpha": self.alpha,
+            "delta": delta,
+            "fdp": tested,
+            "claim_rejected": None if tested is None else tested["claim_rejected"],
+            "epsilon_lb_claimed_form": None if tested is None else tested["epsilon_lb_claimed_form"],
+            "ceiling_epsilon_lb": ideal["epsilon_lb"],
+            "ceiling_epsilon_lb_claimed_form": ideal.get("epsilon_lb_claimed_form"),
+            "ceiling": ideal,
+            "threat_model": "white box, every sanitized update seen (the guarantee covers it); the members' clipped "
+            "sum is subtracted at the canaries' coordinates",
+        }
 
     def check(self, attacks, privacy=None) -> None:
         """The signal must be one of the run's attacks, one whose scores ignore who is a member, and one that
         reads what the mechanism releases (a D-reading signal against a G-only mechanism audits discriminators
         that are neither released nor private: its bound would sit beside the accountant's epsilon as if it
-        tested it)."""
+        tested it). The white-box audit needs a mechanism that declares where its canaries enter."""
+        if self.gradient_canaries and (privacy is None or privacy.canary_entry is None):
+            raise ConfigError(
+                "audit.gradient_canaries",
+                f"privacy={getattr(privacy, 'name', None)} has no sanitized channel to plant gradient canaries in "
+                "(only a DP mechanism declares one): set audit.gradient_canaries=0",
+            )
         if self.canaries is None:
             return
         by_name = {a.name: a for a in attacks}
@@ -173,6 +299,16 @@ class Audit:
             "note": "effective epsilon, descriptive, not a DP bound (threshold fitted on these scores; "
             "members not drawn by independent coins)",
         }
+
+
+#: gradient canaries' ids (for a mechanism that hashes ids, e.g. into GS-WGAN's subsets): past any pool's indices
+GRADIENT_CANARY_ID_BASE = 1 << 48
+
+
+def _plain(value):
+    """A numpy scalar or 0-d array as the Python value JSON takes."""
+    value = np.asarray(value)
+    return value.item() if value.ndim == 0 else value.tolist()
 
 
 def _finite(value: float) -> float | None:

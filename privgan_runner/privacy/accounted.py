@@ -86,9 +86,14 @@ class Accounted(PrivacyMechanism):
 
     def state(self) -> dict[str, Any]:
         history = list(self.accountant.history) if self.accountant else []
-        return {"accountant_history": history, "warm_started": self.warm_started}
+        out = {"accountant_history": history, "warm_started": self.warm_started}
+        if self.gradient_canaries is not None:  # their scores so far: a resumed run goes on scoring
+            out["gradient_canaries"] = self.gradient_canaries.state()
+        return out
 
     def load_state(self, state: dict[str, Any]) -> None:
         if self.accountant is not None and "accountant_history" in state:
             self.accountant.history = [tuple(h) for h in state["accountant_history"]]
         self.warm_started = bool(state.get("warm_started", self.warm_started))
+        if self.gradient_canaries is not None and "gradient_canaries" in state:
+            self.gradient_canaries.load_state(state["gradient_canaries"])

@@ -27,6 +27,15 @@ class PrivacyMechanism:
     releases_discriminator: bool = True
     #: reads the public records (dataset.public_fraction); results.json dataset.public_used says whether any did
     uses_public_data: bool = False
+    #: where the audit's gradient canaries enter the sanitized channel (audit/gradient.py), in words; None: this
+    #: mechanism has no sanitized channel to plant them in, and `audit.gradient_canaries` is refused
+    canary_entry: str | None = None
+    #: the audit's gradient canaries of this run (set before training when the audit plants them)
+    gradient_canaries = None
+
+    def canary_capacity(self, model, image_size: int, channels: int, n_classes: int) -> int:
+        """The most gradient canaries the sanitized channel holds (distinct coordinates in its largest tensor)."""
+        return 0
 
     def check(self, n_members: int, trainer, regularizer=None, **setting) -> None:
         """Refuse (ConfigError) a setting this mechanism cannot train, before any work. `setting`: the run's

@@ -91,9 +91,22 @@ class DPStep(AdversarialStep):
 
     reuses_last_fake = False
 
-    def __init__(self, *args, members, sample_rate: float, poisson: bool, batch_size: int, **kwargs):
+    def __init__(
+        self,
+        *args,
+        members,
+        sample_rate: float,
+        poisson: bool,
+        batch_size: int,
+        accounted_rate: float | None = None,
+        canaries=None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.members, self.sample_rate, self.poisson, self.batch_size = members, sample_rate, poisson, batch_size
+        #: the rate the accountant is charged with (the rate records are drawn at, unless a bug says otherwise)
+        self.accounted_rate = sample_rate if accounted_rate is None else accounted_rate
+        self.canaries = canaries  # the audit's gradient canaries (audit/gradient.py), or None
 
     def d_batches(self, real, labels, codes):
         if not self.poisson:
@@ -140,6 +153,11 @@ class DPStep(AdversarialStep):
 
 class DPSGD(Accounted):
     capturable = False  # Poisson batches have random sizes; Opacus' clipping runs on the host side
+    canary_entry = "D's clipped per-pair gradient sum of each D step, before the noise (a Poisson draw per canary)"
+
+    def canary_capacity(self, model, image_size: int, channels: int, n_classes: int) -> int:
+        _, D = self.build_models(model, image_size, channels, n_classes)
+        return max(p.numel() for p in D.parameters() if p.requires_grad)
 
     def __init__(
         self,
@@ -255,7 +273,14 @@ class DPSGD(Accounted):
 
     def step_kwargs(self, ctx: StepContext) -> dict:
         """What both DP steps take beyond the adversarial step's arguments."""
-        return dict(members=ctx.members, sample_rate=self.sample_rate, poisson=self.poisson, batch_size=ctx.batch_size)
+        return dict(
+            members=ctx.members,
+            sample_rate=self.sample_rate,
+            accounted_rate=self.sample_rate,
+            poisson=self.poisson,
+            batch_size=ctx.batch_size,
+            canaries=self.gradient_canaries,
+        )
 
     def make_step(self, G, D, objective, regularizer, ctx: StepContext):
         self.plan(ctx)
@@ -286,7 +311,8 @@ class DPSGD(Accounted):
 
     def opacus_step(self, G, D, objective, regularizer, ctx: StepContext):
         from opacus import GradSampleModule
-        from opacus.optimizers import DPOptimizer
+
+        from .audited_optimizer import AuditedDPOptimizer
 
         try:
             D_private = GradSampleModule(D, loss_reduction="mean", strict=True)
@@ -295,7 +321,7 @@ class DPSGD(Accounted):
                 "privacy",
                 f"Opacus cannot compute per-sample gradients for this D (regularizer={regularizer.name}): {exc}",
             ) from None
-        opt_d = DPOptimizer(
+        opt_d = AuditedDPOptimizer(
             ctx.make_optimizer(D.parameters(), capturable=False),
             noise_multiplier=self.noise_multiplier,
             max_grad_norm=self.max_grad_norm,
@@ -304,7 +330,7 @@ class DPSGD(Accounted):
             secure_mode=self.secure_mode,
         )
         opt_d.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
-        return DPStep.for_context(
+        step = DPStep.for_context(
             ctx,
             G,
             D_private,
@@ -315,6 +341,10 @@ class DPSGD(Accounted):
             opt_d=opt_d,
             **self.step_kwargs(ctx),
         )
+        if step.canaries is not None:
+            names = [name for name, p in D.named_parameters() if p.requires_grad]
+            opt_d.attach_canaries(step.canaries, names, claimed_rate=step.accounted_rate, draw_rate=step.sample_rate)
+        return step
 
     def describe(self) -> dict[str, Any]:
         out = {

@@ -15,7 +15,14 @@ from __future__ import annotations
 import torch
 
 from .dpsgd import DPStep
-from .per_sample import layerwise_clipped_sum, layerwise_supported, noised_mean, per_sample_gradients, sanitize
+from .per_sample import (
+    clipped_sum,
+    group_stds,
+    layerwise_clipped_sum,
+    layerwise_supported,
+    noised_mean,
+    per_sample_gradients,
+)
 
 
 def one_record(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -48,8 +55,8 @@ class FastDPStep(DPStep):
         """(groups, bounds, noise multiplier of a group's bound): DP-SGD's one global group."""
         return [self.order], [self.max_grad_norm], self.noise_multiplier
 
-    def layerwise_update(self, x, y, c, fake, y_fake, c_fake):
-        """(noised mean gradient, D loss) by ghost clipping, or None where it does not apply."""
+    def layerwise_sum(self, x, y, c, fake, y_fake, c_fake):
+        """(clipped sum, D loss) by ghost clipping, or None where it does not apply."""
         n = x.shape[0]
         if not self.layerwise or n == 0:
             return None
@@ -64,32 +71,45 @@ class FastDPStep(DPStep):
         summed = layerwise_clipped_sum(self.D, summed_loss, self.max_grad_norm, rows_per_record=2)
         if summed is None:
             return None
-        std = self.noise_multiplier * self.max_grad_norm
-        return noised_mean(summed, self.order, std, self.batch_size, self.secure_mode), d_loss[0].detach()
+        return {k: v.contiguous() for k, v in summed.items()}, d_loss[0].detach()
 
     def per_pair(self, x, y, c, fake, y_fake, c_fake):
         """({parameter: [B, ...]} per-pair gradients, per-pair losses [B]) by vmap(grad) of `pair_loss`."""
         return per_sample_gradients(self.D, self.pair_loss, (x, y, c, fake, y_fake, c_fake))
 
-    def vmap_update(self, x, y, c, fake, y_fake, c_fake):
+    def clipped(self, x, y, c, fake, y_fake, c_fake):
+        """(clipped sum per parameter, D loss, groups, bounds, group noise multiplier) of one D update."""
+        done = self.layerwise_sum(x, y, c, fake, y_fake, c_fake)
+        if done is not None:
+            return (*done, [self.order], [self.max_grad_norm], self.noise_multiplier)
         grads, losses = self.per_pair(x, y, c, fake, y_fake, c_fake)
         groups, bounds, sigma = self.clipping(grads)
-        noised = sanitize(grads, self.order, groups, bounds, sigma, self.batch_size, self.secure_mode)
-        return noised, losses.mean(), len(groups)
+        return clipped_sum(grads, self.order, groups, bounds), losses.mean(), groups, bounds, sigma
 
     def d_update(self, x, y, c, fake, y_fake, c_fake):
-        done = self.layerwise_update(x, y, c, fake, y_fake, c_fake)
-        if done is not None:
-            (noised, d_loss), n_groups = done, 1
-        else:
-            noised, d_loss, n_groups = self.vmap_update(x, y, c, fake, y_fake, c_fake)
+        summed, d_loss, groups, bounds, sigma = self.clipped(x, y, c, fake, y_fake, c_fake)
+        canaries = self.canaries
+        if canaries is not None:  # the audit's gradient canaries enter the clipped sum as records do
+            canaries.enter(
+                summed,
+                groups,
+                bounds,
+                [sigma * b for b in bounds],
+                relation="add_remove",
+                claimed_rate=self.accounted_rate,
+                draw_rate=self.sample_rate,
+            )
+        stds = group_stds(self.order, groups, bounds, sigma)
+        noised = noised_mean(summed, self.order, stds, self.batch_size, self.secure_mode)
+        if canaries is not None:
+            canaries.observe(noised, scale=self.batch_size)
         params = dict(self.D.named_parameters())
         for name, g in noised.items():
             params[name].grad = g.view_as(params[name])
         self.opt_d.step()
         self.opt_d.zero_grad(set_to_none=True)
-        sigma_accounted = self.accounted_noise_multiplier(n_groups)
-        self.accountant.step(noise_multiplier=sigma_accounted, sample_rate=self.sample_rate)
+        sigma_accounted = self.accounted_noise_multiplier(len(groups))
+        self.accountant.step(noise_multiplier=sigma_accounted, sample_rate=self.accounted_rate)
         self.regularizer.after_d_step(self.D)
         return d_loss, None
 

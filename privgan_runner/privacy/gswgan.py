@@ -39,7 +39,7 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 from ..training.step import AdversarialStep, StepContext, frozen_statistics
-from . import subsampled_rdp
+from . import per_sample, subsampled_rdp
 from .accounted import Accounted, check_budget, check_clip, subset_hash
 from .privgan import DiscriminatorSet
 
@@ -54,12 +54,37 @@ NOT_COVERED = (
 )
 
 
-def sanitize_rows(grad: torch.Tensor, clip: float, noise_multiplier: float) -> torch.Tensor:
-    """Each row (one generated sample's gradient) clipped to `clip`, plus N(0, (2 clip sigma)^2) noise."""
+def clipped_rows(grad: torch.Tensor, clip: float) -> torch.Tensor:
+    """[B, P]: each row (one generated sample's gradient) clipped to `clip`."""
     rows = grad.flatten(1)
-    factor = (clip / (rows.norm(2, dim=1) + 1e-10)).clamp(max=1.0)  # the reference's 1e-10
-    noise = torch.randn_like(rows) * (SENSITIVITY * clip * noise_multiplier)
-    return (rows * factor[:, None] + noise).view_as(grad)
+    return (
+        rows * per_sample.clip_factors(rows.norm(2, dim=1), clip, eps=1e-10)[:, None]
+    ).contiguous()  # reference's eps
+
+
+def sanitize_rows(grad: torch.Tensor, clip: float, noise_multiplier: float, canaries=None, chosen=None, rate=None):
+    """Each row clipped to `clip`, plus N(0, (2 clip sigma)^2) noise. `canaries` (the audit's gradient canaries):
+    the ones `chosen` ([m] bool: their discriminator is the picked one) enter every row's clipped sum before the
+    noise, under replace-one (module docstring's relation), as a record of the picked subset would; `rate`: the
+    sampling rate the mechanism is accounted with."""
+    rows = clipped_rows(grad, clip)
+    std = SENSITIVITY * clip * noise_multiplier
+    named = {f"row{r}": rows[r] for r in range(rows.shape[0])}
+    if canaries is not None:
+        groups = [[name] for name in named]
+        canaries.enter(
+            named,
+            groups,
+            [clip] * len(groups),
+            [std] * len(groups),
+            relation="replace",
+            claimed_rate=rate,
+            chosen=chosen,
+        )
+    noised = rows + per_sample.gaussian_noise(std, rows)
+    if canaries is not None:
+        canaries.observe({f"row{r}": noised[r] for r in range(rows.shape[0])})
+    return noised.view_as(grad)
 
 
 class GSWGANStep(AdversarialStep):
@@ -125,7 +150,9 @@ class GSWGANStep(AdversarialStep):
         at_d = fake.detach().requires_grad_(True)
         g_sum, extra = self.g_terms(k, at_d, y)
         (grad,) = torch.autograd.grad(g_sum, at_d)
-        sanitized = sanitize_rows(grad, m.clip, m.row_noise_multiplier)
+        canaries = m.gradient_canaries
+        chosen = None if canaries is None else torch.from_numpy(canaries.codes == k)
+        sanitized = sanitize_rows(grad, m.clip, m.row_noise_multiplier, canaries, chosen, m.sample_rate)
         self.opt_g.zero_grad(set_to_none=True)
         fake.backward(sanitized / fake.shape[0])  # the mean over the batch, as G's loss is a mean
         self.opt_g.step()
@@ -140,6 +167,13 @@ class GSWGAN(Accounted):
     capturable = False  # the discriminator is picked on the host
     releases_discriminator = False  # the discriminators are trained on the members without noise
     step_class = GSWGANStep
+    canary_entry = (
+        "every clipped row of G's sample gradients, before the noise, when the canary's discriminator (a hash of "
+        "its id, as a member's) is the picked one"
+    )
+
+    def canary_capacity(self, model, image_size: int, channels: int, n_classes: int) -> int:
+        return channels * image_size * image_size  # a row: one generated sample's gradient
 
     def __init__(
         self,

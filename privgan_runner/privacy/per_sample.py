@@ -57,6 +57,41 @@ def group_norms(grads: dict[str, torch.Tensor], groups: list[list[str]]) -> torc
     return torch.stack(columns, dim=1)
 
 
+def clip_factors(norms: torch.Tensor, bounds, eps: float = 1e-6) -> torch.Tensor:
+    """min(1, bound / (norm + eps)): the factor a record's gradient (or a group of it) is scaled by so its norm is at
+    most `bound` (Opacus' formula, eps 1e-6). Every clipping of a sanitized channel goes through this function --
+    the records', and the gradient canaries' an audit plants (audit/gradient.py) -- so a clipping that is broken
+    here is broken for both, and the audit sees it."""
+    bounds = torch.as_tensor(bounds, dtype=norms.dtype, device=norms.device)
+    return (bounds / (norms + eps)).clamp(max=1.0)
+
+
+def gaussian_noise(std: float, reference: torch.Tensor, secure_mode: bool = False) -> torch.Tensor:
+    """N(0, std^2) noise shaped like `reference`, drawn by Opacus' own routine (the noise DPOptimizer adds), looked
+    up when called: every sanitized channel draws its noise here or in Opacus' optimizer, which calls the same."""
+    from opacus.optimizers import optimizer
+
+    return optimizer._generate_noise(std=std, reference=reference, secure_mode=secure_mode)
+
+
+def clipped_sum(
+    grads: dict[str, torch.Tensor], order: list[str], groups: list[list[str]], bounds: list[float]
+) -> dict[str, torch.Tensor]:
+    """{parameter: sum_i min(1, bounds[j] / (norm_ij + 1e-6)) g_i}: each record's group-j gradient clipped to
+    bounds[j], summed over the records (before any noise)."""
+    group_of = {name: j for j, names in enumerate(groups) for name in names}
+    factors = clip_factors(group_norms(grads, groups), bounds)  # [B, k]
+    return {
+        name: torch.einsum("i,i...", factors[:, group_of[name]].to(grads[name].dtype), grads[name]).contiguous()
+        for name in order
+    }
+
+
+def group_stds(order: list[str], groups: list[list[str]], bounds: list[float], noise_multiplier: float) -> dict:
+    """{parameter: the noise std of its group}: noise_multiplier * bounds[j]."""
+    return {name: noise_multiplier * bounds[j] for j, names in enumerate(groups) for name in names}
+
+
 def sanitize(
     grads: dict[str, torch.Tensor],
     order: list[str],
@@ -69,19 +104,9 @@ def sanitize(
     """The noised, clipped mean gradient per parameter: group j clipped to bounds[j], noise sigma * bounds[j].
 
     `order`: the parameter names in the module's order (the order noise is drawn in)."""
-    from opacus.optimizers.optimizer import _generate_noise
-
-    group_of = {name: j for j, names in enumerate(groups) for name in names}
-    norms = group_norms(grads, groups)  # [B, k]
-    bound = torch.tensor(bounds, dtype=norms.dtype, device=norms.device)
-    factors = (bound / (norms + 1e-6)).clamp(max=1.0)
-    out = {}
-    for name in order:
-        j = group_of[name]
-        summed = torch.einsum("i,i...", factors[:, j].to(grads[name].dtype), grads[name])
-        noise = _generate_noise(std=noise_multiplier * bounds[j], reference=summed, secure_mode=secure_mode)
-        out[name] = (summed + noise) / expected_batch_size
-    return out
+    summed = clipped_sum(grads, order, groups, bounds)
+    stds = group_stds(order, groups, bounds, noise_multiplier)
+    return noised_mean(summed, order, stds, expected_batch_size, secure_mode)
 
 
 def accounted_noise_multiplier(group_noise_multiplier: float, n_groups: int) -> float:
@@ -220,7 +245,7 @@ def layerwise_clipped_sum(
         (prefix, LAYERWISE[type(m)](m, a, d.detach(), rows_per_record)) for (prefix, m, a, _), d in zip(seen, backprops)
     ]
     norms = torch.stack([sq for _, (sq, _) in terms], 1).sum(1).sqrt()
-    factors = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    factors = clip_factors(norms, max_norm)
     out = {}
     for prefix, (_, clipped_sum) in terms:
         for pname, g in clipped_sum(factors).items():
@@ -229,13 +254,16 @@ def layerwise_clipped_sum(
 
 
 def noised_mean(
-    summed: dict[str, torch.Tensor], order: list[str], std: float, expected_batch_size: int, secure_mode: bool = False
+    summed: dict[str, torch.Tensor],
+    order: list[str],
+    std: float | dict[str, float],
+    expected_batch_size: int,
+    secure_mode: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """(clipped sum + N(0, std^2)) / expected batch size, noise drawn in `order` as Opacus draws it."""
-    from opacus.optimizers.optimizer import _generate_noise
-
+    """(clipped sum + N(0, std^2)) / expected batch size, noise drawn in `order` as Opacus draws it; `std` is one
+    for every parameter or {parameter: its group's}."""
+    stds = std if isinstance(std, dict) else dict.fromkeys(order, std)
     return {
-        name: (summed[name] + _generate_noise(std=std, reference=summed[name], secure_mode=secure_mode))
-        / expected_batch_size
+        name: (summed[name] + gaussian_noise(stds[name], summed[name], secure_mode)) / expected_batch_size
         for name in order
     }
