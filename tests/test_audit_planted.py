@@ -2,9 +2,9 @@
 accountant's claim, and its claimed-form bound exceed the claimed epsilon; the unbroken mechanism never does.
 
 Protocol (tests/planted.py): 32 members, 10 sanitized full-batch steps (a rate of 1/2 where the bug needs one
-below 1), 30,000 gradient canaries (45,000 for GS-WGAN and DPAC), claimed epsilon 1 and 2. GS-WGAN and DPAC with one discriminator (rate 1).
-The default suite runs each bug once at epsilon 2 (and the rate bug only for dp-GAN, its accounting being the
-slow one); `slow` runs the whole matrix and 20 seeds of every unbroken mechanism."""
+below 1), 30,000 gradient canaries (45,000 for GS-WGAN and DPAC, with one discriminator: rate 1), claimed
+epsilon 1 and 2. The default suite runs each bug once at epsilon 2 (the rate bug only for dp-GAN, its
+accounting being the slow one); `slow` runs the whole matrix and 20 seeds of every unbroken mechanism."""
 
 from __future__ import annotations
 
