@@ -110,9 +110,9 @@ pigan-n: $(VENV)/.installed ## PIGAN Table 2: N = 2..6 at lambda = 1 on Fashion-
 	$(PY) -m privgan_runner.report $(SWEEP)
 
 dp-epsilon: SWEEP = $(call sweep_dir,dp_epsilon)
-dp-epsilon: $(VENV)/.installed ## DP-GAN: epsilon = 1,2,5,10,20 on Fashion-MNIST with the one-run audit, SEEDS, then the report
+dp-epsilon: $(VENV)/.installed ## DP-GAN: epsilon = 1,2,5,10,20 on Fashion-MNIST with the white-box and final-G audits, SEEDS, then the report
 	$(call sweep_guard,$(SWEEP))
-	-$(PY) -m privgan_runner -m +experiment=fmnist_dpgan privacy.epsilon=1,2,5,10,20 audit=one_run seed=$(SEEDS) \
+	-$(PY) -m privgan_runner -m +experiment=fmnist_dpgan privacy.epsilon=1,2,5,10,20 audit=gradient seed=$(SEEDS) \
 	    trainer.progress=false $(if $(QUICK),$(QUICK_MODEL)) hydra.sweep.dir=$(SWEEP) $(ARGS)
 	$(PY) -m privgan_runner.report $(SWEEP)
 

@@ -90,6 +90,18 @@ def _audit_lines(audit: dict) -> list[str]:
             f"{o['correct']}/{o['guesses']} guesses right, confidence {1 - o['alpha']:g}, delta {o['delta']:g})"
             f"  accountant epsilon = {'none' if accountant is None else _fmt(accountant)}"
         )
+    gradient = audit.get("gradient")
+    if gradient:
+        g, accountant = gradient, audit.get("accountant_epsilon")
+        claim = {True: "REJECTED", False: "not rejected", None: "not tested"}[g.get("claim_rejected")]
+        lines.append(
+            f"audit (white box): epsilon_lb = {_fmt(g['epsilon_lb'])} (Steinke et al.; ideal "
+            f"{_fmt(g['ceiling_epsilon_lb'])})"
+            f"  claimed form epsilon_lb = {_fmt(g['epsilon_lb_claimed_form'])} (f-DP; ideal "
+            f"{_fmt(g.get('ceiling_epsilon_lb_claimed_form'))})  accountant epsilon = "
+            f"{'none' if accountant is None else _fmt(accountant)}: claim {claim} "
+            f"({g['n_canaries']} gradient canaries, {g['steps']} steps, confidence {1 - g['alpha']:g})"
+        )
     for name, d in (audit.get("descriptive") or {}).items():
         lines.append(
             f"  {name}: effective epsilon (descriptive, not a DP bound) cp={_fmt(d['epsilon_cp_descriptive'])} "

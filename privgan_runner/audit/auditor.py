@@ -125,17 +125,30 @@ class Audit:
                 Figure(
                     "audit.gradient.epsilon_lb_claimed_form",
                     True,
-                    False,
+                    True,
                     description="white-box epsilon lower bound for mechanisms of the claimed form (the f-DP one-run "
                     "test of Mahloujifar et al. 2025 against the accountant's profile at another noise multiplier); "
                     "audit.gradient.claim_rejected says whether the claim itself is rejected",
                 ),
                 Figure(
                     "audit.gradient.ceiling_epsilon_lb",
+                    None,
                     True,
-                    False,
                     description="the same audit on the idealized subsampled Gaussian mechanism with the run's "
                     "sampling rate, noise, steps and canaries (simulated): where an honest implementation sits",
+                ),
+                Figure(
+                    "audit.gradient.ceiling_epsilon_lb_claimed_form",
+                    None,
+                    True,
+                    description="the claimed-form bound of the same audit on the idealized mechanism (simulated)",
+                ),
+                Figure(
+                    "audit.gradient.claim_rejected",
+                    None,
+                    True,
+                    description="1 when the f-DP one-run test rejects the accountant's claimed privacy profile at "
+                    f"level {self.alpha} (the mechanism as run is not what is claimed), else 0",
                 ),
             ]
         if self.descriptive:

@@ -130,6 +130,9 @@ class WandbLogger(Logger):
             for name, value in (audit.get("one_run") or {}).items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     summary[f"audit/one_run/{name}"] = value
+            for name, value in (audit.get("gradient") or {}).items():
+                if isinstance(value, (int, float)):  # claim_rejected (a bool) as 1 / 0
+                    summary[f"audit/gradient/{name}"] = int(value) if isinstance(value, bool) else value
             for attack, figures in (audit.get("descriptive") or {}).items():
                 summary.update(
                     {f"audit/descriptive/{attack}/{k}": v for k, v in figures.items() if isinstance(v, float)}

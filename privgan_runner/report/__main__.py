@@ -19,7 +19,7 @@ from ..run_folder import find_runs
 from .aggregate import UNFINISHED, add_paper_values, aggregate, shown_columns
 from .collect import flatten
 from .defaults import fill_defaults
-from .plots import curves, histograms, roc_overlay, swept_knob
+from .plots import audit_bounds, curves, histograms, roc_overlay, swept_knob
 
 
 def _cell(value) -> str:
@@ -167,6 +167,7 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
     knob = swept_knob(table, config)
     for made in (
         curves(out / f"curves_{knob}.png", table, knob, [f for f in shown if f in figures]) if knob else None,
+        audit_bounds(out / "audit_bounds.png", table, knob) if knob else None,
         roc_overlay(out / "roc_overlay.png", first_completed),
         histograms(out / "score_histograms.png", first_completed),
     ):

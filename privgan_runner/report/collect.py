@@ -33,6 +33,17 @@ def _well_formed(results) -> bool:
     )
 
 
+def _gradient_figures(gradient: dict | None) -> dict:
+    """The white-box audit's figures: its own numbers (not the ceiling's simulations or the f-DP test's detail),
+    with claim_rejected as 1 / 0."""
+    if not gradient:
+        return {}
+    out = {k: v for k, v in gradient.items() if not isinstance(v, (dict, list, bool))}
+    if isinstance(gradient.get("claim_rejected"), bool):
+        out["claim_rejected"] = int(gradient["claim_rejected"])
+    return out
+
+
 def _numbers(node: Any, prefix: str) -> dict[str, float]:
     """Every int/float below `node` as {prefix.key: value}; an interval `*_ci` [low, high] as `*_ci_low`,
     `*_ci_high` (other lists and strings are not figures)."""
@@ -74,6 +85,7 @@ def flatten(run: Path) -> dict:
     figures.update(_numbers(results.get("metrics") or {}, ""))
     audit = results.get("audit") or {}
     figures.update(_numbers({k: audit[k] for k in ("one_run", "descriptive") if k in audit}, "audit"))
+    figures.update(_numbers(_gradient_figures(audit.get("gradient")), "audit.gradient"))
     spent = (results.get("privacy") or {}).get("epsilon")
     if isinstance(spent, (int, float)) and not isinstance(spent, bool):
         figures["epsilon_spent"] = spent

@@ -22,9 +22,59 @@ def swept_knob(table: list[dict], columns: list[str]) -> str | None:
     return numeric[0] if len(numeric) == 1 and len(columns) == 1 else None
 
 
+#: the audits' epsilon figures, drawn together by `audit_bounds`: (figure, label, style)
+AUDIT_LINES = (
+    ("audit.gradient.epsilon_lb_claimed_form", "white box, claimed form (f-DP)", "o-"),
+    ("audit.gradient.ceiling_epsilon_lb_claimed_form", "  its idealized ceiling", "o:"),
+    ("audit.gradient.epsilon_lb", "white box (Steinke et al.)", "s-"),
+    ("audit.gradient.ceiling_epsilon_lb", "  its idealized ceiling", "s:"),
+    ("audit.one_run.epsilon_lb", "final G, input canaries", "^-"),
+)
+
+
+def _points(table: list[dict], knob: str, name: str):
+    return sorted(
+        (r["config"][knob], r["figures"][name]["mean"], r["figures"][name]["std"])
+        for r in table
+        if isinstance(r["figures"].get(name), dict)
+    )
+
+
+def audit_bounds(path: Path, table: list[dict], knob: str) -> Path | None:
+    """Every audit's epsilon lower bound against the swept knob, beside the idealized ceilings and the accountant's
+    epsilon (an upper bound): one chart, so a bound's gap to the claim and to the ideal reads at a glance."""
+    drawn = [(name, label, style) for name, label, style in AUDIT_LINES if _points(table, knob, name)]
+    spent = _points(table, knob, "epsilon_spent")
+    if not drawn or not spent:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    colors = {}
+    for name, label, style in drawn:
+        x, y, e = map(np.array, zip(*_points(table, knob, name)))
+        family = name.replace("ceiling_", "")  # a bound and its ceiling share a colour
+        line = ax.errorbar(x, y, yerr=e, fmt=style, capsize=3, label=label, color=colors.get(family))
+        colors.setdefault(family, line[0].get_color())
+    x, y, _ = map(np.array, zip(*spent))
+    ax.plot(x, y, "--", color="grey", label="accountant's epsilon (upper bound)")
+    ax.set(xlabel=KNOB_LABELS.get(knob, knob), ylabel="epsilon", title="Empirical lower bounds vs the claim")
+    if knob == "privacy.epsilon":
+        ax.set_xscale("log")
+        ax.set_yscale("symlog", linthresh=0.1)
+    ax.set_ylim(bottom=0)  # bounds are never negative
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = write_figure(path, fig)
+    plt.close(fig)
+    return out
+
+
 def curves(path: Path, table: list[dict], knob: str, figures: list[str]) -> Path | None:
-    """Each of `figures` (the headline ones) against the swept knob, mean ± std over seeds."""
-    names = [f for f in figures if any(isinstance(r["figures"].get(f), dict) for r in table)][:8]
+    """Each of `figures` (the headline ones but the audits', drawn by `audit_bounds`) against the swept knob,
+    mean ± std over seeds."""
+    audits = {name for name, _, _ in AUDIT_LINES}
+    names = [f for f in figures if f not in audits and any(isinstance(r["figures"].get(f), dict) for r in table)][:8]
     if not names:
         return None
     plt = _pyplot()
