@@ -34,7 +34,7 @@ QUICK_GS     := privacy.n_discriminators=10 privacy.warm_start_steps=20
 DPAC_ABLATIONS := privacy.gen2real=false privacy.real2gen=false privacy.sequential=false privacy.warm_start_steps=0
 
 .DEFAULT_GOAL := help
-.PHONY: help run lint test test-all test-slow bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit lira dp-compare
+.PHONY: help run lint test test-all test-slow bench data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit audit-multi lira dp-compare
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -138,6 +138,14 @@ audit: $(VENV)/.installed ## the one-run audit on digits: no privacy and DP-SGD 
 	-$(PY) -m privgan_runner -m +experiment=audit_digits privacy=dpsgd privacy.epsilon=1 seed=$(SEEDS) \
 	    trainer.progress=false $(if $(QUICK),$(QUICK_AUDIT)) hydra.sweep.dir=$(SWEEP)/dpsgd_epsilon1 $(ARGS)
 	$(PY) -m privgan_runner.report $(SWEEP)
+
+audit-multi: SWEEP = $(call sweep_dir,audit_multi)
+audit-multi: RUNS ?= 64
+audit-multi: $(VENV)/.installed ## the multi-run audit: DP-SGD at epsilon 2 on digits, one target canary per run, RUNS runs (64), then the bound
+	$(call sweep_guard,$(SWEEP))
+	-$(PY) -m privgan_runner -m +experiment=audit_multi "seed=range(0,$(RUNS))" \
+	    trainer.progress=false $(if $(QUICK),trainer.epochs=100) hydra.sweep.dir=$(SWEEP) $(ARGS)
+	$(PY) -m privgan_runner.audit $(SWEEP)
 
 lira: SWEEP = $(call sweep_dir,lira)
 lira: SHADOWS ?= 100,101,102,103,104,105,106,107,108,109,110,111,112,113,114,115

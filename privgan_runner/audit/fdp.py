@@ -3,7 +3,7 @@
 Mahloujifar, Melis & Chaudhuri 2025, "Auditing f-differential privacy in one run" (ICML; arXiv 2410.22235):
 in Steinke et al.'s one-run game (m canaries, each in by a fair coin; the auditor guesses r of them and v
 guesses are right), a mechanism that is f-DP with respect to each coin makes v right guesses with a
-probability their recursive bound (the numerical analysis of their Sec. 5, k = 2 outcomes per canary) keeps
+probability their recursive numerical bound (k = 2 outcomes per canary, with abstentions) keeps
 under alpha; the hypothesis "f-DP" is rejected at level alpha when the bound is exceeded. Testing the whole
 curve f instead of one (epsilon, delta) point is what makes it tighter than Steinke et al.'s bound: the delta
 slack that a Gaussian mechanism's (epsilon, delta) carries (2 m delta in their p-value) never enters.
