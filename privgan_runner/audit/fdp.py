@@ -57,9 +57,8 @@ def reverse_gaussian(mu: float):
 
 def tradeoff_of(accountant: str, sigma: float, q: float, steps: int):
     """x -> f(1 - x) for the claimed mechanism: without subsampling (q = 1) the composition of `steps` Gaussians
-    of multiplier sigma is exactly sqrt(steps) / sigma-GDP (Dong, Roth & Su 2022, Cor. 3.3); with subsampling,
-    the curve of the accountant's RDP profile (looser than the true curve, so the test is weaker, never
-    unsound)."""
+    of multiplier sigma is exactly sqrt(steps) / sigma-GDP (Dong, Roth & Su 2022, Cor. 3.3); with subsampling, the
+    curve of the composition's privacy profile (privacy/profile.py), each pair a certified upper epsilon."""
     if q >= 1.0:
         return reverse_gaussian(math.sqrt(steps) / sigma)
     return reverse_tradeoff(*privacy_profile.profile(accountant, sigma, q, steps))

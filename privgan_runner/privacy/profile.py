@@ -5,9 +5,13 @@ The composition of `steps` subsampled Gaussians (noise multiplier sigma, rate q)
 - Poisson subsampling (DP-SGD, dp-GAN, whichever accountant reported epsilon: each bounds the same mechanism):
   Opacus' PRV accountant (Gopi, Lee & Wutschitz 2021), the privacy loss distribution discretized and composed
   once, read at every delta of the grid as its certified upper epsilon (its own error bounds included);
-- sampling without replacement (GS-WGAN, DPAC): Wang, Balle & Kasiviswanathan 2019's Theorem 9 RDP, each
-  order converted by the classic epsilon = RDP(a) + log(1/delta) / (a - 1) (Mironov 2017, Prop. 3), the best
-  order at each delta (looser than the true curve: the test is weaker for it, never unsound).
+- one of K subsets picked per step, replace-one (GS-WGAN, DPAC): the privacy loss of the pair a canary realizes,
+  (1 - q) N(0, 1) + q N(mu / 2, 1) against (1 - q) N(0, 1) + q N(-mu / 2, 1) (mu = 1 / sigma: the sensitivity over
+  the noise), composed by the same PRV machinery (`ReplaceSubsampledGaussianPRV`), its domain sized by the
+  accountant's own RDP bound (Wang, Balle & Kasiviswanathan 2019, Thm. 9, which bounds this pair). This is the
+  curve of the mechanism the audit's canaries run through -- with the members' sum removed, a canary's
+  coordinates see exactly this pair at every step -- not of every record's worst case, which the accountant's
+  RDP bounds.
 """
 
 from __future__ import annotations
@@ -20,55 +24,99 @@ import numpy as np
 DELTAS = np.logspace(-16, math.log10(0.5), 80)
 
 
-def rdp_curve(accountant: str, sigma: float, q: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """(orders, RDP of the composition at each order)."""
-    if accountant == "wbk19":
-        from .subsampled_rdp import MAX_ORDER, subsampled_gaussian_rdp
+class ReplaceSubsampledGaussianPRV:
+    """The privacy loss log(P / Q)(X), X ~ P, of P = (1 - q) N(0, 1) + q N(b, 1) against Q = (1 - q) N(0, 1) +
+    q N(-b, 1), b = 1 / (2 sigma): increasing in X, so its cdf is P's at the loss's inverse (closed form: a
+    quadratic in e^(b x)). The interface of Opacus' PoissonSubsampledGaussianPRV (cdf, pdf)."""
 
-        orders = np.arange(2, MAX_ORDER + 1, dtype=float)
-        return orders, steps * subsampled_gaussian_rdp(float(sigma), float(q))
-    from opacus.accountants.analysis.rdp import compute_rdp
+    def __init__(self, sample_rate: float, noise_multiplier: float) -> None:
+        self.sample_rate, self.noise_multiplier = float(sample_rate), float(noise_multiplier)
+        self.b = 1.0 / (2.0 * self.noise_multiplier)
 
-    orders = np.concatenate([np.linspace(1.1, 10.9, 99), np.arange(11, 512, dtype=float)])
-    return orders, np.asarray(compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=list(orders)))
+    def _x(self, t):
+        """The x at which the loss is t."""
+        q, b = self.sample_rate, self.b
+        t = np.asarray(t, dtype=float)
+        if q >= 1.0:  # the Gaussian: loss 2 b x
+            return t / (2 * b)
+        c, e = math.exp(-b * b / 2), np.exp(np.minimum(t, 700.0))
+        lin = (1 - q) * (1 - e)
+        u = (-lin + np.sqrt(lin * lin + 4 * (q * c) ** 2 * e)) / (2 * q * c)
+        return np.log(np.maximum(u, 1e-300)) / b
+
+    def _loss_slope(self, x):
+        q, b, c = self.sample_rate, self.b, math.exp(-self.b * self.b / 2)
+        up, down = q * c * np.exp(b * x), q * c * np.exp(-b * x)
+        return b * up / ((1 - q) + up) + b * down / ((1 - q) + down)
+
+    def cdf(self, t):
+        from scipy.special import ndtr
+
+        x = self._x(t)
+        return (1 - self.sample_rate) * ndtr(x) + self.sample_rate * ndtr(x - self.b)
+
+    def pdf(self, t):
+        x = self._x(t)
+        phi = lambda z: np.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+        return ((1 - self.sample_rate) * phi(x) + self.sample_rate * phi(x - self.b)) / self._loss_slope(x)
 
 
-def prv_profile(sigma: float, q: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """(epsilons, deltas) of Poisson-subsampled Gaussians by Opacus' PRV accountant, one composition for every
-    delta (the deltas it can resolve: down to 1e-10)."""
+def composed(accountant: str, sigma: float, q: float, steps: int, delta_error: float, eps_error: float = 0.01):
+    """The composition of `steps` steps as Opacus' DiscretePRV (Gopi, Lee & Wutschitz 2021): Poisson subsampling by
+    Opacus' own PRV accountant; the replace-one pair (`ReplaceSubsampledGaussianPRV`) on a domain its RDP bound
+    (Wang, Balle & Kasiviswanathan 2019, Thm. 9) makes safe (their Remark 5.6, as Opacus sizes its own)."""
     import warnings
 
     from opacus.accountants import PRVAccountant
+    from opacus.accountants.analysis.prv import (
+        Domain,
+        TruncatedPrivacyRandomVariable,
+        compose_heterogeneous,
+        discretize,
+    )
+
+    from .subsampled_rdp import epsilon as wbk19_epsilon
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        if accountant != "wbk19":
+            prv_accountant = PRVAccountant()
+            prv_accountant.history = [(float(sigma), float(q), int(steps))]
+            return prv_accountant._get_dprv(eps_error=eps_error, delta_error=delta_error)
+        one = [(float(sigma), float(q), 1)]
+        bound = max(
+            wbk19_epsilon([(float(sigma), float(q), int(steps))], delta_error / 4),
+            wbk19_epsilon(one, delta_error / (8 * steps)),
+        )
+        half_width = max(bound, eps_error) + 3
+        mesh = eps_error / math.sqrt(steps * math.log(12 / delta_error) / 2)
+        domain = Domain.create_aligned(-half_width, half_width, mesh)
+        truncated = TruncatedPrivacyRandomVariable(ReplaceSubsampledGaussianPRV(q, sigma), domain.t_min, domain.t_max)
+        return compose_heterogeneous(dprvs=[discretize(truncated, domain)], num_self_compositions=[int(steps)])
+
+
+def profile(accountant: str, sigma: float, q: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(epsilons, deltas): for each delta of the grid the claimed form can resolve (down to 1e-10), the certified
+    upper epsilon of the composition (its discretization errors included)."""
+    import warnings
 
     deltas = DELTAS[DELTAS >= 1e-10]
-    accountant = PRVAccountant()
-    accountant.history = [(float(sigma), float(q), int(steps))]
+    prv = composed(accountant, sigma, q, steps, float(deltas[0]) / 1000)
     eps = []
     with warnings.catch_warnings(), np.errstate(all="ignore"):  # its tails overflow harmlessly
         warnings.simplefilter("ignore")
-        composed = accountant._get_dprv(eps_error=0.01, delta_error=float(deltas[0]) / 1000)
         for delta in deltas:
             try:
-                eps.append(composed.compute_epsilon(float(delta), float(delta) / 1000, 0.01)[2])
+                eps.append(prv.compute_epsilon(float(delta), float(delta) / 1000, 0.01)[2])
             except (RuntimeError, ValueError):  # a delta the discretization cannot resolve: no pair
                 eps.append(np.inf)
     return np.maximum(np.asarray(eps, dtype=float), 0.0), deltas
 
 
-def profile(accountant: str, sigma: float, q: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """(epsilons, deltas): for each delta of the grid, the epsilon the mechanism's claim certifies."""
-    if accountant != "wbk19":
-        return prv_profile(sigma, q, steps)
-    orders, rdp = rdp_curve(accountant, sigma, q, steps)
-    eps = np.min(rdp[None, :] + np.log(1.0 / DELTAS)[:, None] / (orders[None, :] - 1), axis=1)
-    return np.maximum(eps, 0.0), DELTAS.copy()
-
-
 def epsilon_lower(accountant: str, sigma: float, q: float, steps: int, delta: float) -> float | None:
     """A LOWER bound on the true epsilon at delta of the composition (what a bound that says "epsilon is above
     that of this mechanism" may use): exact without subsampling (the Gaussian's, sqrt(steps) / sigma-GDP: Dong,
-    Roth & Su 2022, Cor. 2.13); Opacus' PRV lower estimate under Poisson subsampling; None for sampling without
-    replacement (its RDP bound is an upper bound only)."""
+    Roth & Su 2022, Cor. 2.13); with subsampling, the PRV composition's lower estimate (`composed`)."""
     if q >= 1.0:
         from scipy import optimize, stats
 
@@ -84,15 +132,9 @@ def epsilon_lower(accountant: str, sigma: float, q: float, steps: int, delta: fl
         while excess(hi) > 0:
             hi *= 2
         return float(optimize.brentq(excess, 0.0, hi, xtol=1e-9))
-    if accountant == "wbk19":
-        return None
     import warnings
 
-    from opacus.accountants import PRVAccountant
-
-    accountant_ = PRVAccountant()
-    accountant_.history = [(float(sigma), float(q), int(steps))]
+    prv = composed(accountant, sigma, q, steps, delta / 1000)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        composed = accountant_._get_dprv(eps_error=0.01, delta_error=delta / 1000)
-        return float(max(0.0, composed.compute_epsilon(delta, delta / 1000, 0.01)[0]))
+        return float(max(0.0, prv.compute_epsilon(delta, delta / 1000, 0.01)[0]))
