@@ -20,18 +20,18 @@ def caught(result: dict) -> bool:
 
 
 def check(mechanism: str, bug: str, epsilon: float) -> None:
-    """Caught: the claim is rejected, and -- where the accountant is near-exact (DP-SGD, dp-GAN) or the bug keeps
-    the claimed form at epsilon 2 -- the claimed-form bound exceeds the claimed epsilon. GS-WGAN's accountant (WBK19
-    RDP) claims far more epsilon than the mechanism's exact curve spends, so below that a rejection is the catch;
-    a wrong rate leaves the claimed form, so its bound is not the figure to read. GS-WGAN's rate bug at epsilon 1 is
-    at the edge of what 49,000 canaries detect (about 3 runs in 4 at this scale): caught in at least 3 of 6 seeds."""
+    """Caught: the claim is rejected at level 0.05, and where the accountant is near-exact (DP-SGD, dp-GAN: Opacus'
+    RDP against the PRV curve) the claimed-form bound exceeds the claimed epsilon. GS-WGAN's accountant (WBK19 RDP)
+    claims more epsilon than the mechanism's exact curve spends, so there the rejection is the catch (its bound
+    lands near the claim: tests/planted.py's table in the README). GS-WGAN's rate bug at epsilon 1 is at the edge
+    of what 49,000 canaries detect (about 3 runs in 4 at this scale): caught in at least 3 of 6 seeds."""
     if mechanism not in POISSON and bug == "rate_underreported" and epsilon < 2:
         results = [audited_run(mechanism, epsilon, bug, seed=seed) for seed in range(6)]
         assert sum(r["claim_rejected"] for r in results) >= 3, [r["claim_rejected"] for r in results]
         return
     result = audited_run(mechanism, epsilon, bug)
     assert result["claim_rejected"], result
-    if mechanism in POISSON or (bug != "rate_underreported" and epsilon >= 2):
+    if mechanism in POISSON:
         assert caught(result), result
 
 
