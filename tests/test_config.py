@@ -16,7 +16,7 @@ LIST_GROUPS = ["attack", "metric"]
 
 
 #: options that only make sense beside another choice
-COMPANIONS = {("model", "pigan_dcgan"): ["dataset=fashion_mnist"]}
+COMPANIONS = {("model", "pigan_dcgan"): ["dataset=fashion_mnist"], ("audit", "gradient"): ["privacy=dpsgd"]}
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in SINGLE_GROUPS for o in options(g)])
