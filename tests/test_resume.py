@@ -23,7 +23,20 @@ def _kill_at(monkeypatch, step):
     monkeypatch.setattr(NoLogger, "log", log)
 
 
-@pytest.mark.parametrize("privacy", [[], ["privacy=dpsgd", "privacy.epsilon=null", "privacy.noise_multiplier=1.0"]])
+AUDITED = [
+    "privacy=dpsgd",
+    "privacy.epsilon=null",
+    "privacy.noise_multiplier=1.0",
+    "audit=gradient",
+    "audit.canaries=null",
+    "audit.gradient_canaries=200",
+    "audit.ceiling_repeats=1",
+]
+
+
+@pytest.mark.parametrize(
+    "privacy", [[], ["privacy=dpsgd", "privacy.epsilon=null", "privacy.noise_multiplier=1.0"], AUDITED]
+)
 def test_killed_job_resumes_to_the_same_end(tiny_run, tmp_path, monkeypatch, privacy):
     straight, _ = tiny_run(*RESUMABLE, *privacy, run_dir=tmp_path / "straight")
 
@@ -58,6 +71,14 @@ def test_killed_job_resumes_to_the_same_end(tiny_run, tmp_path, monkeypatch, pri
             "accountant_history"
         ]
         assert [tuple(h) for h in a] == [tuple(h) for h in b]
+    if "audit=gradient" in privacy:  # the white-box audit's canaries went on scoring from where they were
+        from privgan_runner.audit.gradient import read_gradient_canaries
+
+        a = read_gradient_canaries(killed / "checkpoints" / "gradient_canaries.npz")
+        b = read_gradient_canaries(tmp_path / "straight" / "checkpoints" / "gradient_canaries.npz")
+        assert a["steps"] == b["steps"] == 24 and a["entries"] == b["entries"]
+        assert a["scores"] == pytest.approx(b["scores"], abs=1e-6)
+        assert resumed["audit"]["gradient"]["epsilon_lb"] == straight["audit"]["gradient"]["epsilon_lb"]
 
 
 def test_finished_job_is_not_run_again(tiny_run, tmp_path):
