@@ -157,10 +157,10 @@ def test_released_g_learns_only_in_its_sanitized_step(mechanism):
 def test_the_spy_catches_a_train_mode_forward_outside_the_sanitized_step(mechanism, monkeypatch):
     """With G's statistics no longer frozen (the code before this test existed), the check fails: GS-WGAN's
     discriminators feed G the members' labels, DP-SGD's D steps feed it the Poisson count's batches."""
-    import privgan_runner.privacy.dpsgd as dpsgd
+    import privgan_runner.privacy.dp_step as dp_step
     import privgan_runner.privacy.gswgan as gswgan
 
-    for module in (dpsgd, gswgan):
+    for module in (dp_step, gswgan):
         monkeypatch.setattr(module, "frozen_statistics", lambda G: contextlib.nullcontext())
     with pytest.raises(AssertionError, match="G's statistics learned"):
         check_released_g(mechanism)

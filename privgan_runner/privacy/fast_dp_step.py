@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .dpsgd import DPStep
+from .dp_step import DPStep
 from .per_sample import (
     clipped_sum,
     group_stds,
