@@ -14,18 +14,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.planted import BUGS, SETUPS, audited_run  # noqa: E402
+from tests.planted import ALL_BUGS, SETUPS, audited_run  # noqa: E402
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--epsilons", default="1,2,5,10,20")
     p.add_argument("--mechanisms", default=",".join(SETUPS))
+    p.add_argument("--bugs", default=",".join(ALL_BUGS))
     args = p.parse_args()
     print("| mechanism | bug | claimed ε | claim rejected | ε_LB claimed form | ε_LB Steinke | seconds |")
     print("|---|---|---|---|---|---|---|")
     for mechanism in args.mechanisms.split(","):
-        for bug in BUGS:
+        for bug in args.bugs.split(","):
             for eps in map(float, args.epsilons.split(",")):
                 started = time.perf_counter()
                 r = audited_run(mechanism, eps, bug)
