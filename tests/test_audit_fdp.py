@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from privgan_runner.audit import fdp, gradient
+from privgan_runner.audit.canaries import guess_counts, guess_grid
 from privgan_runner.privacy import profile
 
 ALPHA = 0.05
@@ -41,7 +42,7 @@ def test_gaussian_canaries_reject_their_own_curve_at_most_alpha_of_the_time(mu):
     trials = 300
     for _ in range(trials):
         scores, inside = gaussian_canaries(mu, 1000, rng)
-        counts = fdp.guess_counts(scores, inside, gradient.guess_grid(1000))
+        counts = guess_counts(scores, inside, guess_grid(1000))
         rejected += any(fdp.rejects(f_rev, 1000, r, v, ALPHA / len(counts)) for r, v in counts)
     assert rejected / trials <= ALPHA + 0.02
 
@@ -50,7 +51,7 @@ def test_a_claim_twice_too_private_is_rejected():
     """mu 1 canaries against a mu 0.5 claim (the Gaussian mechanism with its noise halved)."""
     rng = np.random.default_rng(3)
     scores, inside = gaussian_canaries(1.0, 10_000, rng)
-    counts = fdp.guess_counts(scores, inside, gradient.guess_grid(10_000))
+    counts = guess_counts(scores, inside, guess_grid(10_000))
     assert any(fdp.rejects(fdp.reverse_gaussian(0.5), 10_000, r, v, ALPHA / len(counts)) for r, v in counts)
 
 

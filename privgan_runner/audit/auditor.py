@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -53,13 +52,20 @@ class Audit:
     ):
         if canaries is not None and canaries not in KINDS:
             raise ConfigError("canaries", f"must be null or one of {', '.join(KINDS)}, got {canaries!r}")
-        for key, value in (("n_canaries", n_canaries), ("k_pos", k_pos), ("k_neg", k_neg)):
+        counts = (
+            ("n_canaries", n_canaries),
+            ("k_pos", k_pos),
+            ("k_neg", k_neg),
+            ("gradient_canaries", gradient_canaries),
+        )
+        for key, value in counts:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(key, f"must be an integer >= 0, got {value!r}")
+        for key, value in (("n_canaries", n_canaries), ("gradient_canaries", gradient_canaries)):
+            if value > MAX_CANARIES:
+                raise ConfigError(key, f"must be at most {MAX_CANARIES}, got {value!r}")
         if not seed_like(canary_seed):
             raise ConfigError("canary_seed", f"must be an integer in [0, 2^63), got {canary_seed!r}")
-        if n_canaries > MAX_CANARIES:
-            raise ConfigError("n_canaries", f"must be at most {MAX_CANARIES}, got {n_canaries!r}")
         if canaries is not None and n_canaries < 1:
             raise ConfigError("n_canaries", "must be >= 1 with canaries")
         if canaries is not None and k_pos + k_neg > n_canaries:
@@ -73,12 +79,6 @@ class Audit:
         self.canaries, self.n_canaries, self.k_pos, self.k_neg = canaries, n_canaries, k_pos, k_neg
         self.signal, self.alpha, self.delta, self.canary_seed = signal, float(alpha), delta, canary_seed
         self.descriptive = descriptive
-        if not isinstance(gradient_canaries, int) or isinstance(gradient_canaries, bool) or gradient_canaries < 0:
-            raise ConfigError(
-                "gradient_canaries", f"must be an integer >= 0 (0: no white-box audit), got {gradient_canaries!r}"
-            )
-        if gradient_canaries > MAX_CANARIES:
-            raise ConfigError("gradient_canaries", f"must be at most {MAX_CANARIES}, got {gradient_canaries!r}")
         if not (
             isinstance(gradient_scale, (int, float))
             and not isinstance(gradient_scale, bool)
@@ -191,17 +191,17 @@ class Audit:
 
         if not self.gradient_canaries:
             return None
+        # a canary's discriminator (GS-WGAN, DPAC): the same hash of its id as a member's, ids past any pool's
+        ids = GRADIENT_CANARY_ID_BASE + np.arange(self.gradient_canaries)
         canaries = GradientCanaries(
             self.gradient_canaries,
             self.canary_seed,
             derive(seed, "gradient_canaries"),
             self.gradient_scale,
             self.gradient_statistic,
+            where=privacy.canary_entry,
+            codes=privacy.member_codes(self.gradient_canaries, seed, record_ids=ids).numpy(),
         )
-        canaries.where = privacy.canary_entry
-        # a canary's discriminator (GS-WGAN, DPAC): the same hash of its id as a member's, ids past any pool's
-        ids = GRADIENT_CANARY_ID_BASE + np.arange(self.gradient_canaries)
-        canaries.codes = privacy.member_codes(self.gradient_canaries, seed, record_ids=ids).numpy()
         privacy.gradient_canaries = canaries
         return canaries
 
@@ -296,7 +296,7 @@ class Audit:
             "accuracy": v / r if r else None,
             "alpha": self.alpha,
             "delta": delta,
-            "epsilon_lb": _finite(bounds.one_run_epsilon(m, r, v, delta, self.alpha)),
+            "epsilon_lb": bounds.rounded(bounds.one_run_epsilon(m, r, v, delta, self.alpha)),
         }, scores
 
     def described(self, scores: np.ndarray, is_member: np.ndarray, delta: float) -> dict:
@@ -307,8 +307,8 @@ class Audit:
         best = int(np.argmax(bounds.gdp_mu(fp, n_out, fn, n_in, self.alpha)))  # ε at δ grows with μ
         gdp = bounds.gdp_epsilon(int(fp[best]), n_out, int(fn[best]), n_in, delta, self.alpha)
         return {
-            "epsilon_cp_descriptive": _finite(float(cp.max())),
-            "epsilon_gdp_descriptive": _finite(gdp),
+            "epsilon_cp_descriptive": bounds.rounded(float(cp.max())),
+            "epsilon_gdp_descriptive": bounds.rounded(gdp),
             "note": "effective epsilon, descriptive, not a DP bound (threshold fitted on these scores; "
             "members not drawn by independent coins)",
         }
@@ -322,8 +322,3 @@ def _plain(value):
     """A numpy scalar or 0-d array as the Python value JSON takes."""
     value = np.asarray(value)
     return value.item() if value.ndim == 0 else value.tolist()
-
-
-def _finite(value: float) -> float | None:
-    """inf (more right guesses than any finite ε explains) is reported as null."""
-    return None if math.isinf(value) else round(float(value), 4)

@@ -26,6 +26,8 @@ import math
 import numpy as np
 from scipy import optimize, stats
 
+from ..privacy.profile import gaussian_delta, gaussian_epsilon
+
 
 def one_run_p_value(m: int, r: int, v: int, epsilon: float, delta: float) -> float:
     """P[≥ v right guesses of r] for an (ε, δ)-DP mechanism and m canaries (Steinke et al. 2023)."""
@@ -94,10 +96,8 @@ def clopper_pearson_epsilon(fp: int, n_out: int, fn: int, n_in: int, delta: floa
     return float(clopper_pearson_epsilons(fp, n_out, fn, n_in, delta, alpha))
 
 
-def gdp_delta(epsilon: float, mu: float) -> float:
-    """δ(ε) of a μ-GDP mechanism (Dong, Roth & Su 2022, Corollary 2.13)."""
-    n = stats.norm
-    return float(n.cdf(-epsilon / mu + mu / 2) - math.exp(epsilon) * n.cdf(-epsilon / mu - mu / 2))
+#: δ(ε) of a μ-GDP mechanism (Dong, Roth & Su 2022, Corollary 2.13)
+gdp_delta = gaussian_delta
 
 
 def gdp_mu(fp, n_out: int, fn, n_in: int, alpha: float = 0.05):
@@ -112,9 +112,12 @@ def gdp_mu(fp, n_out: int, fn, n_in: int, alpha: float = 0.05):
 def gdp_epsilon(fp: int, n_out: int, fn: int, n_in: int, delta: float, alpha: float = 0.05) -> float:
     """The ε at δ of the smallest μ-GDP the counts prove (0 when μ ≤ 0 or δ(0) ≤ δ already)."""
     mu = gdp_mu(fp, n_out, fn, n_in, alpha)
-    if mu <= 0 or math.isinf(mu) or gdp_delta(0.0, mu) <= delta:
+    if mu <= 0 or math.isinf(mu):
         return math.inf if math.isinf(mu) else 0.0
-    hi = 1.0
-    while gdp_delta(hi, mu) > delta:
-        hi *= 2
-    return float(optimize.brentq(lambda e: gdp_delta(e, mu) - delta, 0.0, hi, xtol=1e-9))
+    return gaussian_epsilon(mu, delta)
+
+
+def rounded(value: float) -> float | None:
+    """A bound as results.json reports it: to 4 decimals, inf (more right guesses than any finite ε explains) as
+    null."""
+    return None if math.isinf(value) else round(float(value), 4)

@@ -98,3 +98,24 @@ def guesses(scores: np.ndarray, k_pos: int, k_neg: int) -> np.ndarray:
     at_least = len(s) - np.searchsorted(order, s, side="left")  # how many scores are >= each
     at_most = np.searchsorted(order, s, side="right")  # how many are <= each
     return np.where(at_least <= k_pos, 1, 0) + np.where(at_most <= k_neg, -1, 0)
+
+
+def guess_grid(m: int) -> list[tuple[int, int]]:
+    """The (k_pos, k_neg) pairs a white-box audit tries, fixed before any score is seen: r = 10, 20, 50, ...
+    guesses, split evenly between "in" and "out" or all "in"."""
+    out = []
+    for r in (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000):
+        if r > m:
+            break
+        out += [(r // 2, r - r // 2), (r, 0)]
+    return out or [(m, 0)]
+
+
+def guess_counts(scores: np.ndarray, inside: np.ndarray, grid) -> list[tuple[int, int]]:
+    """(guesses made, guesses right) for each (k_pos, k_neg) of `grid`, against the coins `inside`."""
+    truth = np.where(inside, 1, -1)
+    out = []
+    for k_pos, k_neg in grid:
+        g = guesses(scores, k_pos, k_neg)
+        out.append((int((g != 0).sum()), int((g == truth).sum())))
+    return out

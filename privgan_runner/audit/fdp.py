@@ -26,12 +26,12 @@ exact mu-GDP canaries the test rejects the true curve at most alpha of the time.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
 from ..privacy import profile as privacy_profile
-from .canaries import guesses
+from .canaries import guess_counts, guess_grid
 
 
 def reverse_tradeoff(epsilons: np.ndarray, deltas: np.ndarray):
@@ -55,6 +55,7 @@ def reverse_gaussian(mu: float):
     return lambda x: float(ndtr(ndtri(x) - mu)) if 0 < x < 1 else float(x >= 1)
 
 
+@lru_cache(maxsize=512)
 def tradeoff_of(accountant: str, sigma: float, q: float, steps: int):
     """x -> f(1 - x) for the claimed mechanism: without subsampling (q = 1) the composition of `steps` Gaussians
     of multiplier sigma is exactly sqrt(steps) / sigma-GDP (Dong, Roth & Su 2022, Cor. 3.3); with subsampling, the
@@ -80,20 +81,6 @@ def rejects(f_rev, m: int, r: int, v: int, alpha: float) -> bool:
     return right + wrong > limit
 
 
-def guess_counts(scores: np.ndarray, inside: np.ndarray, grid) -> list[tuple[int, int]]:
-    truth = np.where(inside, 1, -1)
-    out = []
-    for k_pos, k_neg in grid:
-        g = guesses(scores, k_pos, k_neg)
-        out.append((int((g != 0).sum()), int((g == truth).sum())))
-    return out
-
-
-@lru_cache(maxsize=512)
-def _tradeoff(accountant: str, sigma: float, q: float, steps: int):
-    return tradeoff_of(accountant, sigma, q, steps)
-
-
 #: the claimed form's noise multipliers tried: sigma x 2^(i / STEPS_PER_DOUBLING), |i| <= 6 doublings
 STEPS_PER_DOUBLING = 24
 
@@ -103,8 +90,6 @@ def claim_test(scores, inside, claim: dict, delta: float, alpha: float) -> dict:
 
     claim: accountant ("rdp", "prv", "gdp" -> Poisson subsampling; "wbk19"), noise_multiplier (accounted),
     sample_rate, steps."""
-    from .gradient import guess_grid
-
     scores, inside = np.asarray(scores, dtype=float), np.asarray(inside, dtype=bool)
     m = len(scores)
     grid = guess_grid(m)
@@ -117,30 +102,27 @@ def claim_test(scores, inside, claim: dict, delta: float, alpha: float) -> dict:
         float(claim["noise_multiplier"]),
     )
 
+    @cache
     def rejected(i: int) -> bool:  # the claimed form at sigma x 2^(i / STEPS_PER_DOUBLING)
-        f_rev = _tradeoff(acc, round(sigma * 2 ** (i / STEPS_PER_DOUBLING), 10), q, steps)
+        f_rev = tradeoff_of(acc, round(sigma * 2 ** (i / STEPS_PER_DOUBLING), 10), q, steps)
         return any(rejects(f_rev, m, r, v, level) for r, v in counts)
 
-    # the least private rejected multiplier (a more private claim is rejected whenever a less private one is):
-    # bisection over the grid's indices
-    lo, hi = -6 * STEPS_PER_DOUBLING, 6 * STEPS_PER_DOUBLING
+    # the least private rejected multiplier (a more private claim is rejected whenever a less private one is), by
+    # bisection over the grid's indices: lo is never rejected, hi always is
     claim_rejected = rejected(0)
-    if claim_rejected:
-        hi = 0
-    elif not rejected(hi):
-        hi = None
-    else:
-        lo = 0
-    if hi is not None and rejected(lo):
-        hi = lo
-    while hi is not None and hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if rejected(mid) else (mid, hi)
-    found = None if hi is None else sigma * 2 ** (hi / STEPS_PER_DOUBLING)
+    lo, hi = (-6 * STEPS_PER_DOUBLING, 0) if claim_rejected else (0, 6 * STEPS_PER_DOUBLING)
+    found = None
+    if rejected(hi):
+        if rejected(lo):  # even the least private multiplier tried
+            hi = lo
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if rejected(mid) else (mid, hi)
+        found = sigma * 2 ** (hi / STEPS_PER_DOUBLING)
     eps_lb = 0.0 if found is None else privacy_profile.epsilon_lower(acc, found, q, steps, delta)
     return {
         "claim_rejected": bool(claim_rejected),
-        "epsilon_lb_claimed_form": None if eps_lb is None else round(eps_lb, 4),
+        "epsilon_lb_claimed_form": round(eps_lb, 4),
         "noise_multiplier_rejected": None if found is None else round(found, 4),
         "alpha": alpha,
         "grid_size": len(grid),

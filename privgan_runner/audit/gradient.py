@@ -43,20 +43,9 @@ import torch
 
 from ..privacy import per_sample
 from . import bounds
+from .canaries import guess_counts, guess_grid, inclusion
 
-RELATIONS = ("add_remove", "replace")
 STATISTICS = ("likelihood_ratio", "sum")
-
-
-def guess_grid(m: int) -> list[tuple[int, int]]:
-    """The (k_pos, k_neg) pairs tried, fixed before any score is seen: r = 10, 20, 50, ... guesses, split evenly
-    between "in" and "out" or all "in"."""
-    out = []
-    for r in (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000):
-        if r > m:
-            break
-        out += [(r // 2, r - r // 2), (r, 0)]
-    return out or [(m, 0)]
 
 
 def step_statistic(x: np.ndarray, a: np.ndarray, q: float, relation: str, statistic: str) -> np.ndarray:
@@ -73,20 +62,13 @@ def step_statistic(x: np.ndarray, a: np.ndarray, q: float, relation: str, statis
 
 def best_bound(scores: np.ndarray, inside: np.ndarray, delta: float, alpha: float) -> dict:
     """The largest one-run bound over the guess grid, each at alpha / grid size; with its guesses."""
-    from .canaries import guesses
-
     grid = guess_grid(len(scores))
-    truth = np.where(inside, 1, -1)
     best = None
-    for k_pos, k_neg in grid:
-        guess = guesses(scores, k_pos, k_neg)
-        r, v = int((guess != 0).sum()), int((guess == truth).sum())
+    for (k_pos, k_neg), (r, v) in zip(grid, guess_counts(scores, inside, grid)):
         eps = bounds.one_run_epsilon(len(scores), r, v, delta, alpha / len(grid))
         if best is None or eps > best["epsilon_lb"]:
             best = {"epsilon_lb": eps, "k_pos": k_pos, "k_neg": k_neg, "guesses": r, "correct": v}
-    best["grid_size"] = len(grid)
-    best["epsilon_lb"] = None if math.isinf(best["epsilon_lb"]) else round(float(best["epsilon_lb"]), 4)
-    return best
+    return {**best, "epsilon_lb": bounds.rounded(best["epsilon_lb"]), "grid_size": len(grid)}
 
 
 def ideal_scores(m: int, steps: int, q: float, a: float, relation: str, statistic: str, seed: int):
@@ -133,15 +115,8 @@ def ceiling(record: dict, delta: float, alpha: float, repeats: int = 5, claim: d
 
 
 def _median(values: list) -> float | None:
-    """The median of bounds, None (infinite or unavailable) counted as the largest; None when it is one."""
-    if any(v is None for v in values) and all(v is None for v in values):
-        return None
-    finite = sorted(math.inf if v is None else v for v in values)
-    return _round(float(np.median(finite)))
-
-
-def _round(value: float) -> float | None:
-    return None if math.isinf(value) else round(value, 4)
+    """The median of bounds, None (an infinite one) counted as the largest; None when the median is infinite."""
+    return bounds.rounded(float(np.median([math.inf if v is None else v for v in values])))
 
 
 class GradientCanaries:
@@ -151,11 +126,19 @@ class GradientCanaries:
     `observe` with the same tensors after it; `state`/`load_state` carry the scores through a resume."""
 
     def __init__(
-        self, m: int, canary_seed: int, coin_seed: int, scale: float = 2.0, statistic: str = "likelihood_ratio"
+        self,
+        m: int,
+        canary_seed: int,
+        coin_seed: int,
+        scale: float = 2.0,
+        statistic: str = "likelihood_ratio",
+        where: str = "",
+        codes: np.ndarray | None = None,
     ):
-        from .canaries import inclusion
-
+        """`where`: the mechanism's `canary_entry`; `codes`: each canary's subset (GS-WGAN's discriminator), from
+        the mechanism's own `member_codes`."""
         self.m, self.canary_seed, self.scale, self.statistic = m, canary_seed, float(scale), statistic
+        self.where, self.codes = where, codes
         self.inside = inclusion(m, coin_seed)
         self.generator = torch.Generator().manual_seed(coin_seed + 1)  # the canaries' own Poisson draws
         self.scores = np.zeros(m)
@@ -165,7 +148,6 @@ class GradientCanaries:
         self.claimed_rate: float | None = None
         self.signal: float | None = None  # a, the clipped norm over the noise std (the last step's)
         self.coords: dict[str, torch.Tensor] = {}  # tensor name -> [m] flat coordinates
-        self.where = ""
         self._pending = None
 
     # --- placement ------------------------------------------------------------------------------------------
@@ -265,7 +247,7 @@ class GradientCanaries:
         self.relation, self.claimed_rate, self.signal = state["relation"], state["claimed_rate"], state["signal"]
 
     def record(self) -> dict:
-        """What the audit stage needs (audit/gradient_canaries.npz)."""
+        """What the audit stage needs (checkpoints/gradient_canaries.npz)."""
         return {
             "scores": self.scores,
             "inside": self.inside,

@@ -17,11 +17,40 @@ The composition of `steps` subsampled Gaussians (noise multiplier sigma, rate q)
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
 #: the deltas the profile is computed at
 DELTAS = np.logspace(-16, math.log10(0.5), 80)
+
+
+@contextmanager
+def _quiet():
+    """Opacus' PRV numerics overflow harmlessly in the tails (and warn about it)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def gaussian_delta(epsilon: float, mu: float) -> float:
+    """δ(ε) of a μ-GDP mechanism (Dong, Roth & Su 2022, Corollary 2.13)."""
+    from scipy.special import ndtr
+
+    return float(ndtr(-epsilon / mu + mu / 2) - math.exp(epsilon) * ndtr(-epsilon / mu - mu / 2))
+
+
+def gaussian_epsilon(mu: float, delta: float) -> float:
+    """The ε at which a μ-GDP mechanism's δ(ε) meets `delta` (0 when δ(0) is already below it)."""
+    from scipy import optimize
+
+    if gaussian_delta(0.0, mu) <= delta:
+        return 0.0
+    hi = 1.0
+    while gaussian_delta(hi, mu) > delta:
+        hi *= 2
+    return float(optimize.brentq(lambda e: gaussian_delta(e, mu) - delta, 0.0, hi, xtol=1e-9))
 
 
 class ReplaceSubsampledGaussianPRV:
@@ -65,8 +94,6 @@ def composed(accountant: str, sigma: float, q: float, steps: int, delta_error: f
     """The composition of `steps` steps as Opacus' DiscretePRV (Gopi, Lee & Wutschitz 2021): Poisson subsampling by
     Opacus' own PRV accountant; the replace-one pair (`ReplaceSubsampledGaussianPRV`) on a domain its RDP bound
     (Wang, Balle & Kasiviswanathan 2019, Thm. 9) makes safe (their Remark 5.6, as Opacus sizes its own)."""
-    import warnings
-
     from opacus.accountants import PRVAccountant
     from opacus.accountants.analysis.prv import (
         Domain,
@@ -77,8 +104,7 @@ def composed(accountant: str, sigma: float, q: float, steps: int, delta_error: f
 
     from .subsampled_rdp import epsilon as wbk19_epsilon
 
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
+    with _quiet():
         if accountant != "wbk19":
             prv_accountant = PRVAccountant()
             prv_accountant.history = [(float(sigma), float(q), int(steps))]
@@ -98,13 +124,10 @@ def composed(accountant: str, sigma: float, q: float, steps: int, delta_error: f
 def profile(accountant: str, sigma: float, q: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """(epsilons, deltas): for each delta of the grid the claimed form can resolve (down to 1e-10), the certified
     upper epsilon of the composition (its discretization errors included)."""
-    import warnings
-
     deltas = DELTAS[DELTAS >= 1e-10]
     prv = composed(accountant, sigma, q, steps, float(deltas[0]) / 1000)
     eps = []
-    with warnings.catch_warnings(), np.errstate(all="ignore"):  # its tails overflow harmlessly
-        warnings.simplefilter("ignore")
+    with _quiet():
         for delta in deltas:
             try:
                 eps.append(prv.compute_epsilon(float(delta), float(delta) / 1000, 0.01)[2])
@@ -113,28 +136,12 @@ def profile(accountant: str, sigma: float, q: float, steps: int) -> tuple[np.nda
     return np.maximum(np.asarray(eps, dtype=float), 0.0), deltas
 
 
-def epsilon_lower(accountant: str, sigma: float, q: float, steps: int, delta: float) -> float | None:
+def epsilon_lower(accountant: str, sigma: float, q: float, steps: int, delta: float) -> float:
     """A LOWER bound on the true epsilon at delta of the composition (what a bound that says "epsilon is above
     that of this mechanism" may use): exact without subsampling (the Gaussian's, sqrt(steps) / sigma-GDP: Dong,
     Roth & Su 2022, Cor. 2.13); with subsampling, the PRV composition's lower estimate (`composed`)."""
     if q >= 1.0:
-        from scipy import optimize, stats
-
-        mu = math.sqrt(steps) / sigma
-
-        def excess(eps: float) -> float:
-            n = stats.norm
-            return float(n.cdf(-eps / mu + mu / 2) - math.exp(eps) * n.cdf(-eps / mu - mu / 2)) - delta
-
-        if excess(0.0) <= 0:
-            return 0.0
-        hi = 1.0
-        while excess(hi) > 0:
-            hi *= 2
-        return float(optimize.brentq(excess, 0.0, hi, xtol=1e-9))
-    import warnings
-
+        return gaussian_epsilon(math.sqrt(steps) / sigma, delta)
     prv = composed(accountant, sigma, q, steps, delta / 1000)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
+    with _quiet():
         return float(max(0.0, prv.compute_epsilon(delta, delta / 1000, 0.01)[0]))
