@@ -100,7 +100,7 @@ def _opacus_vs_loop(layout):
     """(Opacus' per-sample gradients of the Opacus path's D update, a loop's) for a batch in this layout."""
     from opacus import GradSampleModule
 
-    from privgan_runner.privacy.dpsgd import nchw
+    from privgan_runner.privacy.dp_step import nchw
 
     torch.manual_seed(0)
     _, D = DPSGD(noise_multiplier=1e-12).build_models(DCGAN(width=8, z_dim=8), 16, 1, 10)

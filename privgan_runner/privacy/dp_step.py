@@ -41,14 +41,14 @@ class DPStep(AdversarialStep):
         sample_rate: float,
         poisson: bool,
         batch_size: int,
-        accounted_rate: float | None = None,
+        accounted_rate: float,
         canaries=None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.members, self.sample_rate, self.poisson, self.batch_size = members, sample_rate, poisson, batch_size
-        #: the rate the accountant is charged with (the rate records are drawn at, unless a bug says otherwise)
-        self.accounted_rate = sample_rate if accounted_rate is None else accounted_rate
+        #: the rate the accountant is charged with: the rate records are drawn at (a test plants a bug between them)
+        self.accounted_rate = accounted_rate
         self.canaries = canaries  # the audit's gradient canaries (audit/gradient.py), or None
 
     def d_batches(self, real, labels, codes):

@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..training.step import StepContext
 from .accounted import Accounted, check_budget, check_clip
-from .dp_step import DPStep, nchw  # noqa: F401  (nchw: its home is dp_step; kept importable here)
+from .dp_step import DPStep
 
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 #: how per-sample gradients are computed: Opacus' per-layer hooks (the reference) or torch.func (fast_dp_step.py)

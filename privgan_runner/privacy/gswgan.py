@@ -57,9 +57,8 @@ NOT_COVERED = (
 def clipped_rows(grad: torch.Tensor, clip: float) -> torch.Tensor:
     """[B, P]: each row (one generated sample's gradient) clipped to `clip`."""
     rows = grad.flatten(1)
-    return (
-        rows * per_sample.clip_factors(rows.norm(2, dim=1), clip, eps=1e-10)[:, None]
-    ).contiguous()  # reference's eps
+    factors = per_sample.clip_factors(rows.norm(2, dim=1), clip, eps=1e-10)  # the reference's eps
+    return (rows * factors[:, None]).contiguous()
 
 
 def sanitize_rows(grad: torch.Tensor, clip: float, noise_multiplier: float, canaries=None, chosen=None, rate=None):
@@ -69,21 +68,21 @@ def sanitize_rows(grad: torch.Tensor, clip: float, noise_multiplier: float, cana
     sampling rate the mechanism is accounted with."""
     rows = clipped_rows(grad, clip)
     std = SENSITIVITY * clip * noise_multiplier
-    named = {f"row{r}": rows[r] for r in range(rows.shape[0])}
+    names = [f"row{r}" for r in range(rows.shape[0])]  # each row its own clipping group
     if canaries is not None:
-        groups = [[name] for name in named]
+        n = len(names)
         canaries.enter(
-            named,
-            groups,
-            [clip] * len(groups),
-            [std] * len(groups),
+            dict(zip(names, rows)),
+            [[name] for name in names],
+            [clip] * n,
+            [std] * n,
             relation="replace",
             claimed_rate=rate,
             chosen=chosen,
         )
     noised = rows + per_sample.gaussian_noise(std, rows)
     if canaries is not None:
-        canaries.observe({f"row{r}": noised[r] for r in range(rows.shape[0])})
+        canaries.observe(dict(zip(names, noised)))
     return noised.view_as(grad)
 
 

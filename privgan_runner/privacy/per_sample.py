@@ -247,8 +247,8 @@ def layerwise_clipped_sum(
     norms = torch.stack([sq for _, (sq, _) in terms], 1).sum(1).sqrt()
     factors = clip_factors(norms, max_norm)
     out = {}
-    for prefix, (_, clipped_sum) in terms:
-        for pname, g in clipped_sum(factors).items():
+    for prefix, (_, layer_sum) in terms:
+        for pname, g in layer_sum(factors).items():
             out[f"{prefix}.{pname}" if prefix else pname] = g
     return out
 
@@ -256,13 +256,12 @@ def layerwise_clipped_sum(
 def noised_mean(
     summed: dict[str, torch.Tensor],
     order: list[str],
-    std: float | dict[str, float],
+    stds: dict[str, float],
     expected_batch_size: int,
     secure_mode: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """(clipped sum + N(0, std^2)) / expected batch size, noise drawn in `order` as Opacus draws it; `std` is one
-    for every parameter or {parameter: its group's}."""
-    stds = std if isinstance(std, dict) else dict.fromkeys(order, std)
+    """(clipped sum + N(0, std^2)) / expected batch size, noise drawn in `order` as Opacus draws it; `stds`:
+    {parameter: its group's std} (`group_stds`)."""
     return {
         name: (summed[name] + gaussian_noise(stds[name], summed[name], secure_mode)) / expected_batch_size
         for name in order
