@@ -2,15 +2,16 @@
 accountant's claim, and its claimed-form bound exceed the claimed epsilon; the unbroken mechanism never does.
 
 Protocol (tests/planted.py): 32 members, 10 sanitized full-batch steps (a rate of 1/2 where the bug needs one
-below 1), 30,000 gradient canaries (49,000 for GS-WGAN and DPAC, with one discriminator: rate 1), claimed
-epsilon 1 and 2. The default suite runs each bug once at epsilon 2 (the rate bug for dp-GAN and GS-WGAN);
-`slow` runs the whole matrix and 20 seeds of every unbroken mechanism (and of GS-WGAN subsampling)."""
+below 1), 30,000 gradient canaries (49,000 for GS-WGAN and DPAC, with one discriminator: rate 1; 190,000 on
+256 x 256 rows for their rate bug), claimed epsilon 1 and 2. The default suite runs each bug once at epsilon 2
+(the rate bug for dp-GAN and GS-WGAN, the doubled sum for GS-WGAN); `slow` runs the whole matrix and 20 seeds of
+every unbroken mechanism (and of GS-WGAN subsampling, and 10 of the wide protocol)."""
 
 from __future__ import annotations
 
 import pytest
 
-from .planted import BUGS, POISSON, SETUPS, audited_run
+from .planted import BUGS, POISSON, SETUPS, audited_run, protocol
 
 MECHANISMS = tuple(SETUPS)
 
@@ -23,12 +24,7 @@ def check(mechanism: str, bug: str, epsilon: float) -> None:
     """Caught: the claim is rejected at level 0.05, and where the accountant is near-exact (DP-SGD, dp-GAN: Opacus'
     RDP against the PRV curve) the claimed-form bound exceeds the claimed epsilon. GS-WGAN's accountant (WBK19 RDP)
     claims more epsilon than the mechanism's exact curve spends, so there the rejection is the catch (its bound
-    lands near the claim: tests/planted.py's table in the README). GS-WGAN's rate bug at epsilon 1 is at the edge
-    of what 49,000 canaries detect (about 3 runs in 4 at this scale): caught in at least 3 of 6 seeds."""
-    if mechanism not in POISSON and bug == "rate_underreported" and epsilon < 2:
-        results = [audited_run(mechanism, epsilon, bug, seed=seed) for seed in range(6)]
-        assert sum(r["claim_rejected"] for r in results) >= 3, [r["claim_rejected"] for r in results]
-        return
+    lands near the claim: tests/planted.py's table in the README)."""
     result = audited_run(mechanism, epsilon, bug)
     assert result["claim_rejected"], result
     if mechanism in POISSON:
@@ -44,6 +40,10 @@ def test_a_planted_bug_is_caught(mechanism, bug):
 @pytest.mark.parametrize("mechanism", ["dpgan", "gswgan"])
 def test_an_underreported_rate_is_caught(mechanism):
     check(mechanism, "rate_underreported", 2.0)
+
+
+def test_a_row_summed_twice_is_caught():
+    check("gswgan", "summed_twice", 2.0)
 
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)
@@ -85,3 +85,13 @@ def test_no_false_alarm_when_gswgan_subsamples():
             assert not result["claim_rejected"], (seed, result)
     finally:
         planted.SETUPS["gswgan"] = original
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mechanism", [m for m in MECHANISMS if m not in POISSON])
+def test_no_false_alarm_on_the_wide_rows(mechanism):
+    """The protocol of GS-WGAN's and DPAC's rate bug (190,000 canaries on 256 x 256 rows), unbroken."""
+    assert protocol(mechanism, "rate_underreported")[1] > protocol(mechanism, None)[1]
+    for seed in range(10):
+        result = audited_run(mechanism, 1.0, None, seed=seed, wide=True)
+        assert not result["claim_rejected"], (seed, result)
