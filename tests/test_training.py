@@ -48,7 +48,7 @@ def test_discriminator_gets_gradients_only_from_its_own_steps():
 
 
 def test_first_divergent_step_is_found():
-    from privgan_runner.training.trainer import LossWindow
+    from privgan_runner.training.loss_window import LossWindow
 
     rows = torch.tensor([[0.5, 0.7, 0.0], [0.5, float("nan"), 0.0], [1e9, 0.1, 0.0]])
 
@@ -106,7 +106,7 @@ def test_captured_step_matches_eager_on_gpu():
 
 def test_capture_waits_for_warmup_steps_made_in_this_process():
     """A resumed job (a new process, a new StepRunner) runs its eager warm-up again before capturing."""
-    from privgan_runner.training.trainer import StepRunner
+    from privgan_runner.training.capture import StepRunner
 
     calls, captured_after = [], []
 

@@ -1,9 +1,13 @@
-"""The training checkpoint (checkpoints/resume.pt): what a killed or requeued job resumes from."""
+"""The training checkpoint (checkpoints/resume.pt): what a killed or requeued job resumes from -- what is saved
+(`training_state`), how it is read back (`Checkpoint.load`) and put back into the models, the step, the
+mechanism and the random generators (`resume_training`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import torch
 
 from ..errors import UnreadableFileError
 
@@ -60,3 +64,34 @@ class Checkpoint:
 
     def __str__(self) -> str:
         return str(self.path)
+
+
+def training_state(epoch: int, done: int, history, seconds: float, G, D, step, privacy) -> dict:
+    """Everything a killed job needs to go on as if it had not stopped."""
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {
+        "epoch": epoch,
+        "done": done,
+        "history": list(history),
+        "seconds": seconds,
+        "G": G.state_dict(),
+        "D": D.state_dict(),
+        "step": step.state_dict(),
+        "privacy": privacy.state(),
+        "rng": rng,
+    }
+
+
+def resume_training(checkpoint: Checkpoint, G, D, step, privacy) -> tuple[int, int, list, float]:
+    """Puts a checkpoint's state back; returns (epoch, steps done, history, seconds trained so far)."""
+    state = checkpoint.load()
+    G.load_state_dict(state["G"])
+    D.load_state_dict(state["D"])
+    step.load_state_dict(state["step"])
+    privacy.load_state(state["privacy"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if "cuda" in state["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    return state["epoch"], state["done"], state["history"], state.get("seconds", 0.0)

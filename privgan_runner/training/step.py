@@ -186,26 +186,3 @@ class AdversarialStep:
         D.requires_grad_(True)
         penalty = torch.zeros_like(d_loss) if penalty is None else penalty
         return torch.stack([d_loss.detach(), g_loss.detach(), penalty.detach(), *[e.detach() for e in extra]])
-
-
-class CapturedStep:
-    """Replays a step captured once as a CUDA graph: the same work without per-kernel launch cost.
-
-    Capture records the step without running it; run a few eager steps first (on a side stream) so
-    lazily created state (optimizer moments, library handles) exists. Inputs are copied into static
-    buffers before each replay; the returned tensor is the graph's static output.
-    """
-
-    def __init__(self, step: AdversarialStep, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor):
-        torch.cuda.synchronize()
-        self.loss_names = step.loss_names
-        self.inputs = (real.clone(), labels.clone(), codes.clone())
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.out = step(*self.inputs)
-
-    def __call__(self, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        for buffer, value in zip(self.inputs, (real, labels, codes)):
-            buffer.copy_(value)
-        self.graph.replay()
-        return self.out

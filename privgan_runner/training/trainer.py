@@ -1,4 +1,7 @@
-"""The training loop: device-resident members, a per-epoch permutation, one step function.
+"""The training loop: device-resident members, a per-epoch permutation, one step function. Its parts live
+beside it: the step (step.py), its capture as a CUDA graph (capture.py), checkpoint and resume
+(checkpoint.py), the loss window where divergence is decided (loss_window.py), the device (devices.py), a
+signal's stop request (stop.py).
 
 Losses stay on the device inside the loop and are read back every `log_every` steps, which is where
 divergence (a non-finite or exploding loss) is detected: the run then stops as `collapsed`, naming
@@ -17,46 +20,15 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError, Interrupted
-from .checkpoint import Checkpoint
+from .capture import CapturedStep, StepRunner
+from .checkpoint import Checkpoint, resume_training, training_state
+from .devices import parallel_local_jobs, resolve_device
+from .loss_window import LossWindow
 from .precision import check_precision, effective_precision, in_precision, tf32_scope
-from .step import CapturedStep, StepContext, full_steps_per_epoch
+from .step import StepContext, full_steps_per_epoch
+from .stop import StopRequest
 
 log = logging.getLogger("privgan_runner")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if not torch.cuda.is_available():
-            return torch.device("cpu")
-        return torch.device("cuda", _job_number() % torch.cuda.device_count())  # one GPU per parallel job
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("trainer.device", f"{name!r} was asked for, but CUDA is not available here")
-    return device
-
-
-def _parallel_local_jobs() -> int:
-    """How many jobs the Hydra launcher runs at once on this machine (joblib's n_jobs; 1 otherwise)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        if not HydraConfig.initialized():
-            return 1
-        n_jobs = HydraConfig.get().launcher.get("n_jobs")
-    except Exception:  # no launcher config outside a multirun
-        return 1
-    if not isinstance(n_jobs, int) or n_jobs == 0:
-        return 1
-    return os.cpu_count() or 1 if n_jobs < 0 else n_jobs
-
-
-def _job_number() -> int:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return int(HydraConfig.get().job.num) if HydraConfig.initialized() else 0
-    except Exception:  # job.num is unset outside a multirun
-        return 0
 
 
 @dataclass
@@ -153,7 +125,7 @@ class Trainer:
     def job_threads(self) -> int:
         """CPU threads for this job: `threads`, else the cores shared by the local jobs running in parallel
         (torch's default, every core per process, ran 2-3 parallel jobs on 2 cores about 10x slower)."""
-        return self.threads or max(1, (os.cpu_count() or 1) // _parallel_local_jobs())
+        return self.threads or max(1, (os.cpu_count() or 1) // parallel_local_jobs())
 
     def steps_per_epoch(self, n_members: int) -> int:
         return full_steps_per_epoch(n_members, self.batch_size, self.n_critic)
@@ -292,7 +264,7 @@ class Trainer:
         history: list[dict[str, float]] = []
         done, start_epoch, earlier_seconds = 0, 0, 0.0
         if checkpoint is not None and checkpoint.exists():
-            start_epoch, done, history, earlier_seconds = self._resume(checkpoint, G, D, eager, privacy, device)
+            start_epoch, done, history, earlier_seconds = resume_training(checkpoint, G, D, eager, privacy)
             notes.append(f"resumed from {checkpoint} at epoch {start_epoch} (step {done})")
             if checkpoint.note:
                 log.warning("unreadable checkpoint: %s", checkpoint.note)
@@ -326,7 +298,7 @@ class Trainer:
                     if window.pending and not (going := self._read_back(window, done, epoch, on_log, bar, privacy)):
                         break
                     seconds = earlier_seconds + time.perf_counter() - started
-                    checkpoint.save(self._state(epoch + 1, done, history, seconds, G, D, eager, privacy))
+                    checkpoint.save(training_state(epoch + 1, done, history, seconds, G, D, eager, privacy))
                 if stopping and epoch + 1 < self.epochs:
                     raise Interrupted(stop.signal_name)
         finally:
@@ -365,120 +337,6 @@ class Trainer:
         if self.progress:
             bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", **privacy.progress(), refresh=False)
         return True
-
-    @staticmethod
-    def _state(epoch: int, done: int, history, seconds: float, G, D, step, privacy) -> dict:
-        """Everything a killed job needs to go on as if it had not stopped."""
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {
-            "epoch": epoch,
-            "done": done,
-            "history": list(history),
-            "seconds": seconds,
-            "G": G.state_dict(),
-            "D": D.state_dict(),
-            "step": step.state_dict(),
-            "privacy": privacy.state(),
-            "rng": rng,
-        }
-
-    @staticmethod
-    def _resume(checkpoint, G, D, step, privacy, device) -> tuple[int, int, list, float]:
-        state = checkpoint.load()
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        step.load_state_dict(state["step"])
-        privacy.load_state(state["privacy"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        return state["epoch"], state["done"], state["history"], state.get("seconds", 0.0)
-
-
-class LossWindow:
-    """The losses of the steps not read back yet, kept on the device (a read-back synchronizes): `flush`
-    reads them, and either appends their means to the history or, at the first non-finite loss or one
-    beyond the divergence threshold, records where training collapsed."""
-
-    def __init__(self, size: int, loss_names: tuple[str, ...], device, threshold: float, history: list[dict]):
-        self.rows = torch.zeros(size, len(loss_names), device=device)
-        self.loss_names, self.threshold, self.history = loss_names, threshold, history
-        self.pending = 0
-        self.collapse: tuple[int, str] | None = None  # (step, message)
-
-    @property
-    def full(self) -> bool:
-        return self.pending == self.rows.shape[0]
-
-    def add(self, losses: torch.Tensor) -> None:
-        self.rows[self.pending].copy_(losses)
-        self.pending += 1
-
-    def flush(self, done: int, epoch: int) -> dict[str, float] | None:
-        """The pending steps' mean losses (`done` = steps made so far), or None when one of them diverged."""
-        rows, count = self.rows[: self.pending].cpu(), self.pending
-        self.pending = 0
-        finite = torch.isfinite(rows)
-        bad = (~finite) | (rows.abs() > self.threshold)
-        if bad.any():
-            row, col = (int(v) for v in bad.nonzero()[0])
-            name, value = self.loss_names[col], float(rows[row, col])
-            what = (
-                f"non-finite {name} ({value})"
-                if not finite[row, col]
-                else f"{name} = {value:.3g} beyond trainer.divergence_threshold ({self.threshold:g})"
-            )
-            step = done - count + row + 1
-            self.collapse = (step, f"{what} at step {step} (epoch {epoch + 1})")
-            return None
-        means = dict(zip(self.loss_names, rows.mean(0).tolist()))
-        self.history.append({"step": done, **means})
-        return means
-
-
-class StepRunner:
-    """Runs the training step eagerly or, given `capture` (CapturedStep), as a CUDA graph captured after
-    `warmup_steps` eager steps made in this process -- a resumed job warms up again, since its optimizer
-    state and library handles are new here. Capture needs the warm-up on a side stream; that stream first
-    waits for the default stream's work (the batch's indexing), and the default stream then waits for it."""
-
-    def __init__(self, eager: Callable, warmup_steps: int, capture: Callable | None = None, side_stream=None):
-        self.eager, self.step_fn = eager, eager
-        self.warmup_steps, self.capture, self.side = warmup_steps, capture, side_stream
-        self.eager_steps = 0  # in this process
-
-    @property
-    def captured(self) -> bool:
-        return self.step_fn is not self.eager
-
-    def __call__(self, real: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        if self.capture is not None and not self.captured and self.eager_steps >= self.warmup_steps:
-            self.step_fn = self.capture(self.eager, real, labels, codes)
-        if self.captured:
-            return self.step_fn(real, labels, codes)
-        self.eager_steps += 1
-        if self.side is None:
-            return self.eager(real, labels, codes)
-        current = torch.cuda.current_stream()
-        self.side.wait_stream(current)
-        with torch.cuda.stream(self.side):
-            out = self.eager(real, labels, codes)
-        current.wait_stream(self.side)
-        out.record_stream(current)
-        return out
-
-
-class StopRequest:
-    """A request to stop that a signal handler makes while training runs: the trainer finishes the epoch
-    under way, saves a checkpoint and raises errors.Interrupted, so a job stopped by its scheduler (SIGTERM,
-    then a grace period before SIGKILL) loses no finished epoch. `training` says whether a trainer will
-    honour it; outside training the handler stops the job at once."""
-
-    def __init__(self):
-        self.signal_name: str | None = None
-        self.training = False
 
 
 def _progress(total: int, enabled: bool):
