@@ -1,4 +1,5 @@
-"""Build a config group's option from its `_target_` and check it is the group's kind.
+"""What a run is made of (`Components`, `build_components`): each config group's option built from its
+`_target_` and checked to be the group's kind, before any work starts.
 
 Every group option is a yaml file naming its class with `_target_`; keys that describe the option
 rather than configure the class (`name`, and those a caller consumes itself) are not passed on.
@@ -7,11 +8,25 @@ rather than configure the class (`name`, and those a caller consumes itself) are
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
+from .config import check_top_level
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # the option kinds, for the annotations only (importing them loads torch)
+    from .attacks.base import Attack
+    from .audit.auditor import Audit
+    from .data.base import ImageDataset
+    from .loggers.base import Logger
+    from .metrics.base import Metric
+    from .models.base import GANModel
+    from .objectives.base import Objective
+    from .privacy.base import PrivacyMechanism
+    from .regularizers.base import Regularizer
+    from .training.trainer import Trainer
 
 T = TypeVar("T")
 
@@ -50,3 +65,57 @@ def build_list(node: DictConfig, base: type[T], key: str, **kwargs: Any) -> list
     if node is None:
         return []
     return [build(sub, base, f"{key}.{name}", **kwargs) for name, sub in node.items()]
+
+
+@dataclass
+class Components:
+    """Everything a run is made of, built and checked before any work starts."""
+
+    dataset: ImageDataset
+    model: GANModel
+    objective: Objective
+    regularizer: Regularizer
+    privacy: PrivacyMechanism
+    attacks: list[Attack]
+    metrics: list[Metric]
+    trainer: Trainer
+    logger: Logger
+    audit: Audit
+
+
+def build_components(cfg: DictConfig) -> Components:
+    """Check the composed config and build every option; raises ConfigError naming the bad key."""
+    check_top_level(cfg)
+    from .attacks.base import Attack
+    from .audit.auditor import Audit
+    from .data.base import ImageDataset
+    from .loggers.base import Logger
+    from .metrics.base import Metric
+    from .models.base import GANModel
+    from .objectives.base import Objective
+    from .privacy.base import PrivacyMechanism
+    from .regularizers.base import Regularizer
+    from .training.trainer import Trainer
+
+    parts = Components(
+        dataset=build(
+            cfg.dataset,
+            ImageDataset,
+            "dataset",
+            skip=("member_fraction", "max_samples", "pool_seed", "public_fraction"),
+        ),
+        model=build(cfg.model, GANModel, "model"),
+        objective=build(cfg.objective, Objective, "objective", skip=("n_critic",)),
+        regularizer=build(cfg.regularizer, Regularizer, "regularizer"),
+        privacy=build(cfg.privacy, PrivacyMechanism, "privacy"),
+        attacks=build_list(cfg.get("attack"), Attack, "attack"),
+        metrics=build_list(cfg.get("metric"), Metric, "metric"),
+        trainer=build(cfg.trainer, Trainer, "trainer"),
+        logger=build(cfg.logger, Logger, "logger"),
+        audit=build(cfg.audit, Audit, "audit") if cfg.get("audit") is not None else Audit(descriptive=False),
+    )
+    parts.audit.check(parts.attacks, parts.privacy)
+    if parts.model.conditional and parts.dataset.n_classes < 2:
+        raise ConfigError("model.conditional", f"dataset {cfg.dataset.name} has no class labels to condition on")
+    parts.model.build(parts.dataset.image_size, parts.dataset.channels, parts.dataset.n_classes)  # checks the shape
+    return parts

@@ -25,16 +25,19 @@ import csv
 import fcntl
 import io
 import json
+import logging
 import os
 import re
 import shutil
 import socket
 import time
-from contextlib import contextmanager
+import traceback
+from collections.abc import Callable
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from .errors import RunFolderError
+from .errors import ConfigError, DatasetNotFoundError, RunFolderError
 
 #: keys that change how a job runs, not what it computes
 EXECUTION_KEYS = (
@@ -61,6 +64,7 @@ JOB_FILE = "job.json"
 REATTACK_WRITES = ("status.json", "results.json", "membership.npz", "scores", "plots", "audit", ".hydra-attack")
 REATTACK_BACKUP = ".reattack-backup"
 MANIFEST = ".complete"
+log = logging.getLogger("privgan_runner")
 TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # io._atomic's tempfile names: .<name>.<8 random>.tmp
 
 
@@ -107,6 +111,49 @@ class RunFolder:
                 f.write(json.dumps({**record, "message": message[:2000]}, indent=2) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
+
+    @contextmanager
+    def stage(self, name: str, record_failure: Callable[[Exception, str, str], None], announce: bool = True):
+        """One stage of an accepted job, the one place its outcome reaches status.json: `running`/name on entry
+        (`announce`); on the way out a refusal (ConfigError, DatasetNotFoundError) is `failed` with its message,
+        Ctrl-C or SIGTERM `interrupted` (started again, the job resumes), anything else `failed` with its
+        traceback, recorded by `record_failure(exc, stage, message)` (the job's results.json and status.json).
+        A fault that fails the record too (a full disk) is logged and status.json gets what still fits."""
+        if announce:
+            self.write_status("running", name)
+        try:
+            yield
+        except (ConfigError, DatasetNotFoundError) as exc:
+            self.write_status("failed", name, str(exc))
+            raise
+        except KeyboardInterrupt as exc:
+            self.write_status("interrupted", name, getattr(exc, "signal_name", "KeyboardInterrupt"))
+            raise
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+            try:
+                record_failure(exc, name, message)
+            except OSError as write_error:
+                log.error("%s: the failure could not be recorded in full: %s", self.path, write_error)
+                with suppress(OSError):  # status.json is small: it may still fit
+                    self.write_status("failed", name, f"{message}\nrecording it failed: {write_error}")
+            raise
+
+    @contextmanager
+    def refusals(self, stage: str, record: bool = True):
+        """Checks before a job is accepted: a refusal (ConfigError, DatasetNotFoundError) leaves status.json
+        `failed` naming `stage` and why (`record`: False for a job that is only checked, which writes nothing).
+        In a folder no job has trained in, Hydra's record of the refused job is kept as `.hydra`, so a sweep's
+        report still sees the job with its configuration; a folder that holds a trained job keeps its record."""
+        try:
+            yield
+        except (ConfigError, DatasetNotFoundError) as exc:
+            if record:
+                self.path.mkdir(parents=True, exist_ok=True)
+                if not self.job_file.exists():
+                    self.adopt_record(trains=True)
+                self.write_status("failed", stage, str(exc))
+            raise
 
     def pending_record(self) -> Path:
         """Where Hydra recorded this process's job (config.hydra_record_folder)."""

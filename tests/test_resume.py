@@ -253,7 +253,7 @@ def test_a_job_stopped_in_its_attacks_resumes_without_training_again(tiny_run, t
     def stopped(*args, **kwargs):
         raise Interrupted("SIGTERM")
 
-    monkeypatch.setattr(pipeline, "_attack", stopped)
+    monkeypatch.setattr(pipeline, "run_attacks", stopped)
     with pytest.raises(Interrupted):
         tiny_run(run_dir=tmp_path / "job")
     status = json.loads((tmp_path / "job" / "status.json").read_text())
