@@ -18,6 +18,9 @@ put next to the hardware's peak (`--peak-tflops`, e.g. the GPU's dense TF32 or B
 noise) against the plain one on the same batches and model, for both per-sample gradient paths (Opacus'
 hooks and ghost clipping, privacy.grad_sample), and prints the ratio of each cost to the plain one.
 
+Contenders are timed interleaved (A B A B ..., `--rounds` rounds), so drift of a noisy machine moves both
+alike; each ratio is taken within a round, and the median over rounds is printed with its spread (min - max).
+
 `--precision` applies to both contenders (TF32 on or off, or bf16 autocast around the naive loop's
 forwards and losses as around our step), so the ratio measures the loop and not the arithmetic.
 """
@@ -26,8 +29,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -43,10 +49,26 @@ from privgan_runner.models.pigan_dcgan import PiganDCGAN  # noqa: E402
 from privgan_runner.objectives.js import JS  # noqa: E402
 from privgan_runner.privacy.none import NoPrivacy  # noqa: E402
 from privgan_runner.regularizers.none import NoRegularizer  # noqa: E402
+from privgan_runner.training.devices import resolve_device  # noqa: E402
 from privgan_runner.training.precision import PRECISIONS, effective_precision, tf32_scope  # noqa: E402
-from privgan_runner.training.trainer import Trainer, resolve_device  # noqa: E402
+from privgan_runner.training.trainer import Trainer  # noqa: E402
 
 DATASETS = {"digits": Digits, "synthetic": Synthetic, "fashion_mnist": FashionMNIST}
+
+
+def interleaved(contenders: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Each contender's figure in every round, the contenders taking turns (A B C A B C ...)."""
+    out: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, measure in contenders.items():
+            out[name].append(measure())
+    return out
+
+
+def ratio_summary(numerator: list[float], denominator: list[float]) -> dict:
+    """Median, min and max over rounds of the within-round ratio numerator / denominator."""
+    ratios = [a / b for a, b in zip(numerator, denominator)]
+    return {"median": round(statistics.median(ratios), 3), "min": round(min(ratios), 3), "max": round(max(ratios), 3)}
 
 
 def naive_steps_per_second(G, D, images, labels, objective, args, device, lr) -> float:
@@ -191,32 +213,43 @@ def dp_update_cost(args, device) -> dict:
     def context():
         return trainer.step_context(device, model.z_dim, False, 0, members, args.steps)
 
-    seconds = {}
     torch.manual_seed(0)
     G, D = model.build(args.image_size, images.shape[1], pool.n_classes)
-    plain = AdversarialStep.for_context(context(), G.to(device), D.to(device), objective, NoRegularizer())
-    seconds["plain"] = d_update_seconds(plain, batches, max(1, args.steps // 8), device)
+    steps = {"plain": AdversarialStep.for_context(context(), G.to(device), D.to(device), objective, NoRegularizer())}
     for path in ("opacus", "fast"):
         torch.manual_seed(0)
         dp = DPSGD(epsilon=10.0, delta=1e-5, grad_sample=path)
         G, D = dp.build_models(model, args.image_size, images.shape[1], pool.n_classes)
-        step = dp.make_step(G.to(device), D.to(device), objective, NoRegularizer(), context())
-        seconds[path] = d_update_seconds(step, batches, max(1, args.steps // 8), device)
+        steps[path] = dp.make_step(G.to(device), D.to(device), objective, NoRegularizer(), context())
+    repeats = max(1, args.steps // 8 // args.rounds)
+    for step in steps.values():  # warm up (allocator, Opacus' hooks)
+        d_update_seconds(step, batches[:3], 1, device)
+    seconds = interleaved(
+        {name: partial(d_update_seconds, step, batches, repeats, device) for name, step in steps.items()}, args.rounds
+    )
     figures = {
         "device": str(device),
         "width": args.width,
         "image_size": args.image_size,
         "batch_size": args.batch_size,
-        "d_update_ms_plain": round(1e3 * seconds["plain"], 3),
+        "rounds": args.rounds,
+        "d_update_ms_plain": round(1e3 * statistics.median(seconds["plain"]), 3),
+        "d_update_ms_rounds": {name: [round(1e3 * t, 3) for t in times] for name, times in seconds.items()},
     }
     for path in ("opacus", "fast"):
-        figures[f"d_update_ms_{path}"] = round(1e3 * seconds[path], 3)
-        figures[f"dp_cost_ratio_{path}"] = round(seconds[path] / seconds["plain"], 2)
-    print(f"device {device}  DCGAN width {args.width} at {args.image_size}x{args.image_size}, batch {args.batch_size}")
-    print(f"  plain D update                  : {figures['d_update_ms_plain']:9.2f} ms")
+        figures[f"d_update_ms_{path}"] = round(1e3 * statistics.median(seconds[path]), 3)
+        figures[f"dp_cost_ratio_{path}"] = ratio_summary(seconds[path], seconds["plain"])
+    print(
+        f"device {device}  DCGAN width {args.width} at {args.image_size}x{args.image_size}, batch {args.batch_size}, "
+        f"{args.rounds} interleaved rounds"
+    )
+    print(f"  plain D update                  : {figures['d_update_ms_plain']:9.2f} ms (median)")
     for path, described in (("opacus", "Opacus hooks"), ("fast", "ghost clipping, grad_sample=fast")):
-        ms, ratio = figures[f"d_update_ms_{path}"], figures[f"dp_cost_ratio_{path}"]
-        print(f"  DP-SGD D update ({described:32s}): {ms:9.2f} ms  ({ratio:.2f}x the plain one)")
+        ms, r = figures[f"d_update_ms_{path}"], figures[f"dp_cost_ratio_{path}"]
+        print(
+            f"  DP-SGD D update ({described:32s}): {ms:9.2f} ms  "
+            f"({r['median']:.2f}x the plain one, median; {r['min']:.2f} - {r['max']:.2f})"
+        )
     return figures
 
 
@@ -236,6 +269,7 @@ def main(argv=None) -> dict:
     p.add_argument("--channels-last", action="store_true", help="ours: channels_last memory format")
     p.add_argument("--privacy", choices=["none", "dpsgd"], default="none", help="dpsgd: time the DP D update instead")
     p.add_argument("--peak-tflops", type=float, help="the hardware's peak, to print the achieved share of it")
+    p.add_argument("--rounds", type=int, default=7, help="interleaved rounds; ratios are medians over them")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
 
@@ -270,8 +304,18 @@ def main(argv=None) -> dict:
 
     n_classes = pool.n_classes if conditional else 0
     flops = step_flops(*fresh(), objective, args.batch_size, images.shape[1:], model.z_dim, n_classes)
-    naive = naive_steps_per_second(*fresh(), images, naive_labels, objective, args, device, lr)
-    ours = ours_steps_per_second(*fresh(), images, labels, objective, args, device, lr, conditional)
+    per_round = argparse.Namespace(**{**vars(args), "steps": max(1, args.steps // args.rounds)})
+    rates = interleaved(
+        {
+            "naive": lambda: naive_steps_per_second(*fresh(), images, naive_labels, objective, per_round, device, lr),
+            "ours": lambda: ours_steps_per_second(
+                *fresh(), images, labels, objective, per_round, device, lr, conditional
+            ),
+        },
+        args.rounds,
+    )
+    naive, ours = statistics.median(rates["naive"]), statistics.median(rates["ours"])
+    spread = ratio_summary(rates["ours"], rates["naive"])
     figures = {
         "device": str(device),
         "torch": torch.__version__,
@@ -287,7 +331,8 @@ def main(argv=None) -> dict:
         "channels_last": args.channels_last,
         "naive_steps_per_s": round(naive, 2),
         "ours_steps_per_s": round(ours, 2),
-        "ratio": round(ours / naive, 3),
+        "rounds": args.rounds,
+        "ratio": spread,
         "flops_per_step": flops,
         "naive_gflops_per_s": round(flops * naive / 1e9, 3),
         "ours_gflops_per_s": round(flops * ours / 1e9, 3),
@@ -296,7 +341,7 @@ def main(argv=None) -> dict:
         figures["ours_share_of_peak"] = round(flops * ours / (args.peak_tflops * 1e12), 5)
     print(
         f"device {figures['device']}  {described} at {size}x{size}, {figures['precision']}, "
-        f"batch {args.batch_size}, {args.steps} G+D steps each"
+        f"batch {args.batch_size}, {args.steps} G+D steps each (medians over rounds)"
     )
     print(f"  one G+D step             : {flops / 1e9:9.3f} GFLOP")
     print(f"  naive DataLoader + eager : {naive:9.2f} steps/s  {flops * naive / 1e9:9.2f} GFLOP/s")
@@ -306,7 +351,10 @@ def main(argv=None) -> dict:
     )
     if args.peak_tflops:
         print(f"  share of {args.peak_tflops:g} TFLOP/s peak : {figures['ours_share_of_peak']:.2%}")
-    print(f"  ratio ours / naive       : {ours / naive:9.2f}x")
+    print(
+        f"  ratio ours / naive       : {spread['median']:9.2f}x (median of {args.rounds} interleaved rounds; "
+        f"{spread['min']:.2f} - {spread['max']:.2f})"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return figures

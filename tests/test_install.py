@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -132,8 +133,31 @@ def test_bench_prices_the_dp_d_update_against_the_plain_one():
     import bench
 
     args = ["--privacy", "dpsgd", "--device", "cpu", "--steps", "8", "--batch-size", "8", "--width", "8"]
-    figures = bench.main([*args, "--members", "64", "--dataset", "synthetic"])
+    figures = bench.main([*args, "--members", "64", "--dataset", "synthetic", "--rounds", "3"])
     assert figures["d_update_ms_plain"] > 0 and figures["d_update_ms_opacus"] > 0
-    assert figures["dp_cost_ratio_opacus"] == pytest.approx(
-        figures["d_update_ms_opacus"] / figures["d_update_ms_plain"], rel=0.02
-    )
+    # the ratio is the median over interleaved rounds of the within-round ratio
+    rounds = figures["d_update_ms_rounds"]
+    within = sorted(o / p for o, p in zip(rounds["opacus"], rounds["plain"]))
+    assert figures["dp_cost_ratio_opacus"]["median"] == pytest.approx(within[len(within) // 2], rel=0.01)
+    assert figures["dp_cost_ratio_opacus"]["min"] <= figures["dp_cost_ratio_opacus"]["median"]
+
+
+def test_the_gpu_check_runs_at_toy_size_and_writes_its_table(tmp_path):
+    """scripts/gpu_check.py --tiny on the CPU: every check runs (capture is off there, so the captured and the
+    eager step are the same computation and must agree exactly), and the JSON and the table are written."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import gpu_check
+
+    report = gpu_check.main(["--tiny", "--device", "cpu", "--out", str(tmp_path)])
+    assert report["errors"] == {}, report["errors"]
+    assert [row["setting"] for row in report["throughput"]][0] == "eager, TF32"
+    assert all(row["steps_per_s"] > 0 and row["share_of_peak"] is None for row in report["throughput"])
+    equal = report["capture_equals_eager"]
+    assert equal["captured"] is False and equal["max_abs_difference"] == 0.0 and equal["steps"] >= 4
+    assert [row["image_size"] for row in report["dp_update"]] == [16, 32]
+    assert all(row["dp_cost_ratio_fast"]["median"] > 0 for row in report["dp_update"])
+    assert report["default_experiment"]["steps"] > 0 and 0 <= report["default_experiment"]["white_box_auc"] <= 1
+    written = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert written["device_name"] == "CPU" and written["throughput"] == report["throughput"]
+    table = (tmp_path / "gpu_check.md").read_text()
+    assert "| captured, bf16, channels_last |" in table and "Default experiment:" in table
