@@ -5,7 +5,10 @@ import privgan_runner as pr
 results = pr.run(["regularizer=spectral_norm", "trainer.epochs=50"], run_dir="outputs/sn")
 run = pr.load_run("outputs/sn")
 run.results["attacks"]["white_box"]["auc"], run.scores("white_box")["scores"], run.history[-1]
-images = run.sample(16)          # G is built and loaded on first use
+images = run.sample(16)          # G is built and loaded on first use; pixels in [-1, 1]
+run.save_samples("grid.png", 64) # the same as an 8 x 8 grid image
+run.attack(["tvd"])              # re-attack the trained model: tvd added, the attacks already scored kept
+run.plots["roc"]                 # the run's plots by name (plots/*.png)
 """
 
 from __future__ import annotations
@@ -148,8 +151,53 @@ class Run:
     def D(self):
         return self._models[1]
 
+    @property
+    def plots(self) -> dict[str, Path]:
+        """The run's plots by name: roc, score_hist, samples (plots/<name>.png), those that exist."""
+        return {p.stem: p for p in sorted(self.folder.plots_dir.glob("*.png"))}
+
+    def attack(
+        self, attacks: Sequence[str], *, keep: bool = True, evaluate: bool = True, overrides: Sequence[str] = ()
+    ) -> Results:
+        """Re-attack the trained model in this run folder (the command line's `stages=[attack,evaluate]`) with
+        `attacks` (attack option names) and return the new results.json. keep=True: the attacks already scored
+        are run again beside them, with the settings they were run with, so their scores and figures stay
+        (a re-attack keeps only the attacks it is given); keep=False: `attacks` alone. evaluate=False skips
+        the metrics (then results.json has none); they are the run's own unless `overrides` give `metric=`.
+        `overrides`: more command-line overrides (attack settings, execution keys). The model, its split and
+        the experiment's name are the run's; a failed re-attack leaves the folder as it was."""
+        from . import pipeline
+
+        earlier = dict(OmegaConf.to_container(self.config_as_run).get("attack") or {})  # option name -> settings
+        names = list(dict.fromkeys([*(earlier if keep else ()), *attacks]))
+        stages = "[attack,evaluate]" if evaluate else "[attack]"
+        given = [f"stages={stages}", f"attack=[{','.join(names)}]", *overrides]
+        cfg = compose(given)
+        for name in cfg.attack:  # a kept attack runs with the settings it was scored with
+            if name in earlier and name not in attacks:
+                cfg.attack[name] = earlier[name]
+        metrics = self.config_as_run.get("metric")
+        if metrics is not None and not any(o.split("=")[0].lstrip("+~") == "metric" for o in overrides):
+            cfg.metric = metrics  # the run's own metrics
+        results = pipeline.run(cfg, run_dir=self.path, overrides=given)
+        for cached in ("results", "config_as_run"):
+            self.__dict__.pop(cached, None)
+        return results
+
+    @cached_property
+    def config_as_run(self) -> DictConfig:
+        """The config of the latest job in this folder (a re-attack's, if any; `config` is the training's)."""
+        return OmegaConf.create(self.results.get("config") or self.config)
+
+    def save_samples(self, path: str | Path, n: int = 64, seed: int = 0, nrow: int = 8, labels=None) -> Path:
+        """`sample(n, labels, seed)` written as a grid image (PNG, atomically) at `path`; returns the path."""
+        from .plots import sample_grid
+
+        return sample_grid(Path(path), self.sample(n, labels=labels, seed=seed), nrow=nrow)
+
     def sample(self, n: int, labels=None, seed: int = 0):
-        """n generated images (CPU tensor in [-1, 1]); class labels uniform when the model is conditional."""
+        """n generated images: a CPU float tensor [n, C, H, W] with pixels in [-1, 1] (G's tanh range; map to
+        [0, 1] with (x + 1) / 2); class labels uniform when the model is conditional."""
         from .artifacts import sample_generator
 
         G, _, parts = self._models

@@ -65,6 +65,8 @@ def reattack_config(trained: dict | None, current: DictConfig, overrides: list[s
             )
     merged = OmegaConf.create(trained)
     for key in kept:
+        if key == "name" and "name" not in given:  # the run keeps its experiment's name unless one is given
+            continue
         value = OmegaConf.select(current, key, default=None)
         if value is not None or key in ("attack", "metric"):
             OmegaConf.update(

@@ -88,3 +88,32 @@ def test_a_refused_run_says_it_was_refused(tiny_run, tmp_path):
         run.sample(4)
     with pytest.raises(NotTrainedError, match="refused before training"):
         _ = run.results
+
+
+def test_run_attack_adds_an_attack_and_keeps_the_run(tmp_path):
+    """Run.attack re-attacks the trained model: the new attack is added, the earlier ones keep their figures and
+    scores, the metrics are the run's own, and the experiment keeps its name (a re-attack used to take the
+    default's); keep=False gives the new list alone."""
+    first = pr.run([*TINY, "name=smoke", "metric=[gen_gap]"], run_dir=tmp_path / "run")
+    run = pr.load_run(tmp_path / "run")
+    again = run.attack(["tvd"])
+    assert again["experiment"] == first["experiment"] == "smoke"
+    assert set(again["attacks"]) == {"white_box", "top_m", "tvd"}
+    assert again["attacks"]["white_box"]["auc"] == first["attacks"]["white_box"]["auc"]
+    assert set(again["metrics"]) == set(first["metrics"])
+    assert run.results["attacks"].keys() == again["attacks"].keys()  # the cached results were refreshed
+    assert sorted(p.stem for p in (tmp_path / "run" / "scores").glob("*.npz")) == ["top_m", "tvd", "white_box"]
+    alone = run.attack(["tvd"], keep=False, evaluate=False)
+    assert set(alone["attacks"]) == {"tvd"} and "metrics" not in alone and alone["experiment"] == "smoke"
+
+
+def test_save_samples_writes_a_grid_and_plots_are_named(tmp_path):
+    pr.run([*TINY, "metric=[gen_gap]"], run_dir=tmp_path / "run")
+    run = pr.load_run(tmp_path / "run")
+    out = run.save_samples(tmp_path / "grid.png", 16, nrow=4)
+    from PIL import Image
+
+    with Image.open(out) as image:
+        assert image.size[0] > 100 and image.size[1] > 100
+    assert {"roc", "score_hist", "samples"} <= set(run.plots)
+    assert run.plots["roc"] == tmp_path / "run" / "plots" / "roc.png"
