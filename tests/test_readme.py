@@ -18,8 +18,9 @@ COMMAND = "python -m privgan_runner"
 
 
 def commands_in(text: str) -> list[str]:
-    """The runner's command lines in `text` (continuation lines joined; a venv's python counts as python)."""
-    start = re.compile(r"(?:\S*/)?python -m privgan_runner(?=\s|$)")
+    """The runner's command lines in `text` (continuation lines joined; a venv's python counts as python, and
+    the installed `privgan-runner` as the module)."""
+    start = re.compile(r"(?:\S*/)?(?:python -m privgan_runner|privgan-runner)(?=\s|$)")
     commands, current = [], ""
     for line in text.splitlines():
         stripped = line.strip()
