@@ -117,3 +117,26 @@ def test_save_samples_writes_a_grid_and_plots_are_named(tmp_path):
         assert image.size[0] > 100 and image.size[1] > 100
     assert {"roc", "score_hist", "samples"} <= set(run.plots)
     assert run.plots["roc"] == tmp_path / "run" / "plots" / "roc.png"
+
+
+@pytest.mark.parametrize(
+    "mechanism",
+    [
+        ("objective=wasserstein", "regularizer=weight_clip"),
+        ("privacy=dpgan", "objective=wasserstein", "regularizer=gradient_penalty"),
+        ("privacy=gswgan", "objective=wasserstein", "regularizer=gradient_penalty", "privacy.n_discriminators=4"),
+        (
+            "privacy=dpac",
+            "objective=wasserstein",
+            "regularizer=gradient_penalty",
+            "model.conditional=true",
+            "privacy.n_discriminators=4",
+        ),
+    ],  # fmt: skip
+    ids=["wgan", "dpgan", "gswgan", "dpac"],
+)
+def test_the_smoke_experiment_takes_the_wgan_mechanisms(mechanism, tmp_path):
+    """+experiment=smoke's batch leaves a WGAN's 5 critic batches within its 64 members, so a mechanism's own
+    requirements are what a user meets, and met, the job is accepted."""
+    checked = pr.run(["+experiment=smoke", *mechanism, "check_only=true"], run_dir=tmp_path / "run")
+    assert checked["status"] == "checked"

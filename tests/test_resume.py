@@ -116,7 +116,7 @@ def test_preempted_submitit_job_is_requeued_and_resumes(tmp_path):
     import time
 
     sweep = tmp_path / "sweep"
-    epochs, steps_per_epoch = 200, 4  # smoke: 64 members, batch 16
+    epochs, steps_per_epoch = 200, 4  # smoke's 64 members, batch 16 (given below)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -125,6 +125,7 @@ def test_preempted_submitit_job_is_requeued_and_resumes(tmp_path):
             "-m",
             "hydra/launcher=submitit_local",
             "+experiment=smoke",
+            "trainer.batch_size=16",
             f"trainer.epochs={epochs}",
             "trainer.checkpoint_every=1",
             "trainer.progress=false",

@@ -29,7 +29,14 @@ SLURM = [
     "hydra.launcher.cpus_per_task=1",
     "hydra.launcher.mem_gb=2",
 ]
-SMOKE = ["+experiment=smoke", "trainer.progress=false", "trainer.device=cpu", "trainer.threads=1"]
+#: batch 16 as these tests were sized with (smoke's own is 8)
+SMOKE = [
+    "+experiment=smoke",
+    "trainer.batch_size=16",
+    "trainer.progress=false",
+    "trainer.device=cpu",
+    "trainer.threads=1",
+]
 
 
 def _slurm_up() -> str | None:
