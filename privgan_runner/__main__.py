@@ -61,7 +61,12 @@ def cli() -> None:
     if problem:
         print(f"privgan_runner: error: {problem}", file=sys.stderr)
         sys.exit(2)
-    main()
+    from .report.sweep_summary import SweepSummary
+
+    try:
+        main()
+    finally:  # a sweep one of whose jobs raised never reaches Hydra's on_multirun_end: its summary comes here
+        SweepSummary.print_unfinished()
 
 
 if __name__ == "__main__":

@@ -303,3 +303,25 @@ def test_a_hand_edited_results_json_of_another_shape_is_unreadable_not_a_crash(t
     report = build_report([tmp_path], tmp_path / "out")
     runs = (tmp_path / "out" / "runs.csv").read_text()
     assert "unreadable" in runs and sum(r["completed"] for r in report["table"]) == 1
+
+
+def test_a_sweep_ends_with_its_summary_and_the_report_command(tmp_path, capsys):
+    """The sweep callback's one screen: counts by status, each job that did not complete with its stage and
+    message, the report's command; printed once, whether Hydra ends the sweep or a job raised."""
+    import privgan_runner as pr
+    from privgan_runner.errors import ConfigError
+    from privgan_runner.report.sweep_summary import SweepSummary
+
+    from .conftest import TINY
+
+    sweep = tmp_path / "sweep"
+    pr.run([*TINY, "metric=[gen_gap]"], run_dir=sweep / "0")
+    with pytest.raises(ConfigError):
+        pr.run([*TINY, "trainer.batch_size=100000"], run_dir=sweep / "1")
+    SweepSummary.started = sweep
+    SweepSummary.print_unfinished()
+    SweepSummary.print_unfinished()  # once only
+    out = capsys.readouterr().out
+    assert out.count("2 jobs -- 1 completed, 1 failed") == 1
+    assert f"failed       {sweep / '1'}: stage config, trainer.batch_size" in out
+    assert f"python -m privgan_runner.report {sweep}" in out
