@@ -335,3 +335,20 @@ def test_errors_survive_the_trip_back_from_a_worker_process():
         assert type(back) is type(error) and back.key == error.key and str(back) == str(error)
     back = pickle.loads(pickle.dumps(DatasetNotFoundError("no dataset under data/")))
     assert str(back) == "no dataset under data/"
+
+
+def test_help_names_what_a_user_needs():
+    """--help is the project's: check_only, a re-attack, --cfg job, the report and audit commands, tab
+    completion, then the groups."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    out = subprocess.run([sys.executable, "-m", "privgan_runner", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    needed = ["check_only=true", "stages=[attack,evaluate]", "--cfg job", "privgan_runner.report"]
+    needed += ["privgan_runner.audit", "--shell-completion install=bash", "privacy: dpac, dpgan, dpsgd"]
+    for text in needed:
+        assert text in out.stdout, text
+    assert 'eval "$(privgan-runner' in out.stdout  # the template's $$ reaches the user as one $
