@@ -133,7 +133,7 @@ def _stages(folder: RunFolder, cfg, parts: Components, config, data, identity, t
         with stage("evaluate"):
             results["metrics"] = compute_metrics(parts, trained)
     with stage("plots", announce=False):
-        draw_plots(folder, scores, trained, results.get("privacy") or {}, parts.attacks)
+        draw_plots(folder, scores, trained, results.get("privacy") or {}, parts.attacks, results.get("train"))
         results["status"] = "completed"
         return finish(cfg, parts, results, folder, "plots")
 

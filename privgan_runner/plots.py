@@ -47,6 +47,21 @@ def dp_tpr_limit(fpr: np.ndarray, epsilon: float, delta: float) -> np.ndarray:
     return np.minimum(1.0, np.minimum(np.exp(epsilon) * fpr + delta, 1 - np.exp(-epsilon) * (1 - delta - fpr)))
 
 
+def merged_identical(curves: dict) -> dict:
+    """{label: (is_member, scores)} with attacks whose scores are identical drawn once, labelled together
+    ("white_box = top_m": both rank d(x))."""
+    out: dict = {}
+    for label, (is_member, scores) in curves.items():
+        twin = next(
+            (k for k, (m, v) in out.items() if np.array_equal(m, is_member) and np.array_equal(v, scores)), None
+        )
+        if twin is None:
+            out[label] = (is_member, scores)
+        else:
+            out[f"{twin} = {label}"] = out.pop(twin)
+    return out
+
+
 def roc_plot(path: Path, attack_scores: dict, dp: tuple[float, float] | None = None) -> Path:
     """Log-log ROC (Carlini et al. 2022): the low-FPR regime is where a leak matters. With `dp` = (ε, δ),
     the region an (ε, δ)-DP mechanism allows is shaded: a curve above it would contradict the guarantee
@@ -60,7 +75,7 @@ def roc_plot(path: Path, attack_scores: dict, dp: tuple[float, float] | None = N
         limit = dp_tpr_limit(grid, *dp)
         ax.fill_between(grid, floor, np.maximum(limit, floor), color="tab:green", alpha=0.12, lw=0)
         ax.plot(grid, np.maximum(limit, floor), color="tab:green", lw=0.8, label=f"({dp[0]:.3g}, {dp[1]:.0e})-DP limit")
-    log_roc(ax, {name: (s.is_member, s.scores) for name, s in attack_scores.items()}, floor)
+    log_roc(ax, merged_identical({name: (s.is_member, s.scores) for name, s in attack_scores.items()}), floor)
     ax.set_title("membership inference ROC")
     out = write_figure(path, fig)
     plt.close(fig)
@@ -90,13 +105,14 @@ def histogram_panels(plt, panels: dict, xlabel: str = "score"):
 
 def score_histogram(path: Path, attack_scores: dict) -> Path:
     plt = _pyplot()
-    fig = histogram_panels(plt, {name: (s.is_member, s.scores) for name, s in attack_scores.items()})
+    fig = histogram_panels(plt, merged_identical({name: (s.is_member, s.scores) for name, s in attack_scores.items()}))
     out = write_figure(path, fig)
     plt.close(fig)
     return out
 
 
-def sample_grid(path: Path, images, nrow: int = 8) -> Path:
+def sample_grid(path: Path, images, nrow: int = 8, title: str | None = None) -> Path:
+    """`images` ([-1, 1]) as a grid; `title`: what they are (the run's epochs and seed, say)."""
     from torchvision.utils import make_grid
 
     plt = _pyplot()
@@ -104,6 +120,8 @@ def sample_grid(path: Path, images, nrow: int = 8) -> Path:
     fig, ax = plt.subplots(figsize=(6, 6))
     ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
     out = write_figure(path, fig)
     plt.close(fig)
     return out

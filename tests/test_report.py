@@ -192,7 +192,9 @@ def test_runs_csv_latex_and_described_headline(tmp_path):
     runs = (tmp_path / "out" / "runs.csv").read_text().splitlines()
     assert len(runs) == 3 and "white_box.auc_ci_low" in runs[0] and runs[1].split(",")[1:3] == ["0", "completed"]
     tex = (tmp_path / "out" / "report.tex").read_text()
-    assert tex.startswith("\\begin{tabular}") and "white\\_box.auc" in tex and "$\\pm$" in tex
+    # a paper's table: booktabs said, a caption naming the sweep, readable headers, mean ± std cells
+    assert tex.startswith("% needs \\usepackage{booktabs}") and "\\caption{Sweep " in tex and "$\\pm$" in tex
+    assert "white\\_box AUC & white\\_box AUC 95\\% CI & white\\_box TPR@1\\%FPR" in tex
 
 
 def test_cli_errors_on_missing_path(tmp_path):
@@ -325,3 +327,31 @@ def test_a_sweep_ends_with_its_summary_and_the_report_command(tmp_path, capsys):
     assert out.count("2 jobs -- 1 completed, 1 failed") == 1
     assert f"failed       {sweep / '1'}: stage config, trainer.batch_size" in out
     assert f"python -m privgan_runner.report {sweep}" in out
+
+
+def test_a_categorical_sweep_gets_its_comparison_plot(tmp_path):
+    """regularizer=none,spectral_norm: no numeric knob, so each figure is drawn per configuration (mean ± std
+    over seeds), titled from the figure descriptions, with the no-leak level of an AUC."""
+    import privgan_runner as pr
+    from privgan_runner.report.__main__ import build_report
+    from privgan_runner.report.plots import chance_level, figure_title
+
+    from .conftest import TINY
+
+    for i, reg in enumerate(("none", "spectral_norm")):
+        pr.run([*TINY, f"regularizer={reg}", "metric=[gen_gap]"], run_dir=tmp_path / "sweep" / str(i))
+    report = build_report([tmp_path / "sweep"], tmp_path / "report")
+    assert tmp_path / "report" / "comparison.png" in report["written"]
+    described = {"white_box.auc": {"description": "ROC AUC over the attacked records"}}
+    assert figure_title("white_box.auc", described) == "white_box: ROC AUC over the attacked\nrecords"  # wrapped
+    assert chance_level(report["table"], "white_box.auc") == 0.5 and chance_level(report["table"], "gen_gap") is None
+
+
+def test_attacks_with_identical_scores_are_drawn_once():
+    import numpy as np
+
+    from privgan_runner.plots import merged_identical
+
+    m, s = np.array([True, False, True]), np.array([0.3, 0.1, 0.9])
+    merged = merged_identical({"white_box": (m, s), "top_m": (m, s.copy()), "tvd": (m, s[::-1].copy())})
+    assert list(merged) == ["white_box = top_m", "tvd"]

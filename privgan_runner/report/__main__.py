@@ -19,7 +19,7 @@ from ..run_folder import find_runs
 from .aggregate import UNFINISHED, add_paper_values, aggregate, shown_columns
 from .collect import flatten
 from .defaults import fill_defaults
-from .plots import audit_bounds, curves, histograms, roc_overlay, swept_knob
+from .plots import audit_bounds, comparison, curves, histograms, roc_overlay, swept_knob
 
 
 def _cell(value) -> str:
@@ -84,16 +84,55 @@ def _figure_cell(row: dict, name: str):
     return cells.get(name)
 
 
-def _latex(header: list[str], body: list[list[str]]) -> str:
-    escape = str.maketrans({"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "±": r"$\pm$"})
+#: short column names for a paper's table (the rest: the figure's own name, underscores as spaces)
+READABLE = {
+    "auc": "AUC",
+    "auc_ci": "AUC 95% CI",
+    "tpr_at_1pct_fpr": "TPR@1%FPR",
+    "tpr_at_0p1pct_fpr": "TPR@0.1%FPR",
+    "f1": "F1",
+    "top_m_accuracy": "top-m acc.",
+    "tvd": "TVD",
+    "tvd_chance": "TVD chance",
+    "gen_gap": "gen. gap",
+    "fid": "FID",
+    "epsilon_spent": "spent epsilon",
+}
+
+
+def readable(name: str) -> str:
+    """'white_box.auc' -> 'white_box AUC'."""
+    source, _, short = name.rpartition(".")
+    text = READABLE.get(short, short.replace("_", " "))
+    return f"{source} {text}" if source else text
+
+
+def _latex(header: list[str], body: list[list[str]], caption: str) -> str:
+    """A booktabs table (the preamble needs \\usepackage{booktabs}) in a table float with `caption`."""
+    escape = str.maketrans({"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "±": r"$\pm$", "<": r"$<$", ">": r"$>$"})
     lines = [
+        r"% needs \usepackage{booktabs} in the preamble",
+        r"\begin{table}",
+        r"\centering",
+        r"\caption{" + caption.translate(escape) + "}",
         r"\begin{tabular}{" + "l" * len(header) + "}",
         r"\toprule",
         " & ".join(h.translate(escape) for h in header) + r" \\",
         r"\midrule",
     ]
     lines += [" & ".join(c.translate(escape) for c in cells) + r" \\" for cells in body]
-    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
+    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
+
+
+def _caption(paths, table: list[dict], shown: list[str], described: dict) -> str:
+    """Names the sweep, says what the cells are, and what each figure column is (the runs' descriptions)."""
+    seeds = sorted({int(r.get("seeds") or 0) for r in table})
+    where = ", ".join(Path(p).name or str(p) for p in paths)
+    what = "; ".join(
+        f"{readable(f)}: {(described.get(f) or {}).get('description', f)}" for f in shown if f in described
+    )
+    count = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    return f"Sweep {where}: mean ± std over seeds ({count} per configuration). {what}."
 
 
 def _runs_csv(rows: list[dict], config: list[str], figures: list[str]) -> str:
@@ -162,11 +201,19 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
                 label = _label(row, printed, every_key=True)
             first_completed[label] = Path(done[0]["run"])
     written = [out / "report.md", out / "report.csv", out / "runs.csv"]
+    described: dict = {}
+    for row in rows:
+        described.update(row["described"])
     if latex:
-        written.append(write_text(out / "report.tex", _latex(header, body)))
+        tex_header = [_short(k) for k in printed] + counts + [readable(f) for f in shown] + paper
+        tex = _latex(tex_header, body, _caption(paths, table, shown, described))
+        written.append(write_text(out / "report.tex", tex))
     knob = swept_knob(table, config)
+    drawn = [f for f in shown if f in figures]
+    labels = [_label(row, printed) for row in table]
     for made in (
-        curves(out / f"curves_{knob}.png", table, knob, [f for f in shown if f in figures]) if knob else None,
+        curves(out / f"curves_{knob}.png", table, knob, drawn, described) if knob else None,
+        comparison(out / "comparison.png", table, labels, drawn, described) if not knob else None,
         audit_bounds(out / "audit_bounds.png", table, knob) if knob else None,
         roc_overlay(out / "roc_overlay.png", first_completed),
         histograms(out / "score_histograms.png", first_completed),

@@ -1,7 +1,10 @@
-"""Report plots: a figure against the swept knob (PIGAN Fig. 1-2 style), ROC overlays, score histograms."""
+"""Report plots: a figure against the swept knob (PIGAN Fig. 1-2 style), the configurations of a categorical
+sweep side by side, ROC overlays, score histograms. Panels are titled from the runs' own figure descriptions;
+error bars are the standard deviation over seeds, and say so."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,76 @@ from ..io import write_figure
 from ..plots import _pyplot, histogram_panels, log_roc
 
 KNOB_LABELS = {"privacy.lam": "lambda", "privacy.epsilon": "epsilon (target)", "privacy.n_groups": "N"}
+
+
+def figure_title(name: str, described: dict) -> str:
+    """'white_box.auc' -> 'white_box: ROC AUC over the attacked records', wrapped (the run's own description)."""
+    source, _, short = name.rpartition(".")
+    text = (described.get(name) or {}).get("description") or short
+    return "\n".join(textwrap.wrap(f"{source}: {text}" if source else text, 40))
+
+
+def chance_level(table: list[dict], name: str) -> float | None:
+    """Where `name` sits when nothing leaks: 0.5 for an AUC, else the run's own `<name>_chance` figure."""
+    if name.rpartition(".")[2] == "auc":
+        return 0.5
+    means = [
+        r["figures"][f"{name}_chance"]["mean"] for r in table if isinstance(r["figures"].get(f"{name}_chance"), dict)
+    ]
+    return float(np.mean(means)) if means else None
+
+
+def _seeds_note(table: list[dict]) -> str:
+    counts = sorted({int(r.get("seeds") or 0) for r in table})
+    seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"dots: mean over seeds; bars: std over seeds ({seeds} seeds per configuration)"
+
+
+def _drawable(table: list[dict], figures: list[str]) -> list[str]:
+    audits = {name for name, _, _ in AUDIT_LINES}
+    return [
+        f
+        for f in figures
+        if f not in audits and not f.endswith("_chance") and any(isinstance(r["figures"].get(f), dict) for r in table)
+    ][:8]
+
+
+def _panels(plt, n: int):
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.3 * rows + 0.4), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def comparison(path: Path, table: list[dict], labels: list[str], figures: list[str], described: dict) -> Path | None:
+    """A categorical sweep (regularizer=none,spectral_norm): each figure's mean ± std over seeds for every
+    configuration side by side, with the no-leak level where it is known."""
+    names = _drawable(table, figures)
+    if not names or len(table) < 2:
+        return None
+    plt = _pyplot()
+    fig, axes = _panels(plt, len(names))
+    x = np.arange(len(table))
+    for ax, name in zip(axes.flat, names):
+        y = [r["figures"][name]["mean"] if isinstance(r["figures"].get(name), dict) else np.nan for r in table]
+        e = [r["figures"][name]["std"] if isinstance(r["figures"].get(name), dict) else 0.0 for r in table]
+        ax.errorbar(x, y, yerr=e, fmt="o", capsize=4)
+        chance = chance_level(table, name)
+        if chance is not None:
+            ax.axhline(chance, color="grey", lw=0.8, ls="--", label="no leak")
+            ax.legend(fontsize=7, frameon=False)
+        ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(table) - 0.5)
+        ax.set_ylabel(name.rpartition(".")[2])
+        ax.set_title(figure_title(name, described), fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(_seeds_note(table), fontsize=9)
+    fig.tight_layout()
+    out = write_figure(path, fig)
+    plt.close(fig)
+    return out
 
 
 def swept_knob(table: list[dict], columns: list[str]) -> str | None:
@@ -70,30 +143,20 @@ def audit_bounds(path: Path, table: list[dict], knob: str) -> Path | None:
     return out
 
 
-def curves(path: Path, table: list[dict], knob: str, figures: list[str]) -> Path | None:
+def curves(path: Path, table: list[dict], knob: str, figures: list[str], described: dict | None = None) -> Path | None:
     """Each of `figures` (the headline ones but the audits', drawn by `audit_bounds`) against the swept knob,
-    mean ± std over seeds."""
-    audits = {name for name, _, _ in AUDIT_LINES}
-    names = [f for f in figures if f not in audits and any(isinstance(r["figures"].get(f), dict) for r in table)][:8]
+    mean ± std over seeds, with the no-leak level where it is known."""
+    names = _drawable(table, figures)
     if not names:
         return None
     plt = _pyplot()
-    cols = min(len(names), 4)
-    rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.axis("off")
+    fig, axes = _panels(plt, len(names))
     for ax, name in zip(axes.flat, names):
-        pts = sorted(
-            (r["config"][knob], r["figures"][name]["mean"], r["figures"][name]["std"])
-            for r in table
-            if isinstance(r["figures"].get(name), dict)
-        )
+        pts = _points(table, knob, name)
         if pts:
             x, y, e = map(np.array, zip(*pts))
-            ax.errorbar(
-                x, y, yerr=e, marker="o", capsize=3, label="empirical lower bound" if "epsilon_lb" in name else None
-            )
+            label = "empirical lower bound" if "epsilon_lb" in name else None
+            ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=label)
         spent = sorted(
             (r["config"][knob], r["figures"]["epsilon_spent"]["mean"])
             for r in table
@@ -101,10 +164,17 @@ def curves(path: Path, table: list[dict], knob: str, figures: list[str]) -> Path
         )
         if "epsilon_lb" in name and spent:  # a lower bound is read against the accountant's upper bound
             ax.plot(*zip(*spent), "--", color="grey", label="accountant's epsilon")
+        chance = chance_level(table, name)
+        if chance is not None:
+            ax.axhline(chance, color="grey", lw=0.8, ls="--", label="no leak")
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, frameon=False)
-        ax.set(xlabel=KNOB_LABELS.get(knob, knob), title=name)
+        ax.set(xlabel=KNOB_LABELS.get(knob, knob), ylabel=name.rpartition(".")[2])
+        ax.set_title(figure_title(name, described or {}), fontsize=9)
+        ax.grid(alpha=0.3)
         if knob == "privacy.epsilon":
             ax.set_xscale("log")
+    fig.suptitle(_seeds_note(table), fontsize=9)
     fig.tight_layout()
     out = write_figure(path, fig)
     plt.close(fig)

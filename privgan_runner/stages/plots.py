@@ -6,7 +6,10 @@ from ..run_folder import RunFolder
 from .audit import spent_epsilon
 
 
-def draw_plots(folder: RunFolder, attack_scores: dict, trained, privacy_record: dict, parts_attacks=()) -> None:
+def draw_plots(
+    folder: RunFolder, attack_scores: dict, trained, privacy_record: dict, parts_attacks=(), train: dict | None = None
+) -> None:
+    """`train`: training's summary, for what samples.png shows (G after how many epochs, which seed)."""
     from ..plots import roc_plot, sample_grid, score_histogram
 
     spent, delta = spent_epsilon(privacy_record), privacy_record.get("delta")
@@ -20,4 +23,7 @@ def draw_plots(folder: RunFolder, attack_scores: dict, trained, privacy_record: 
             }
         roc_plot(folder.plots_dir / "roc.png", attack_scores, dp)
         score_histogram(folder.plots_dir / "score_hist.png", attack_scores)
-    sample_grid(folder.plots_dir / "samples.png", trained.sample(64))
+    train = train or {}
+    epochs, steps = train.get("epochs", "?"), train.get("steps", "?")
+    title = f"64 samples of G after {epochs} epochs ({steps} steps), seed {trained.seed}"
+    sample_grid(folder.plots_dir / "samples.png", trained.sample(64), title=title)
