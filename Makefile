@@ -34,7 +34,7 @@ QUICK_GS     := privacy.n_discriminators=10 privacy.warm_start_steps=20
 DPAC_ABLATIONS := privacy.gen2real=false privacy.real2gen=false privacy.sequential=false privacy.warm_start_steps=0
 
 .DEFAULT_GOAL := help
-.PHONY: help run lint test test-all test-slow bench gpu-check data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit audit-multi lira dp-compare
+.PHONY: help run lint test test-all test-slow bench gpu-check docs data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit audit-multi lira dp-compare
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ test-slow: lint ## only the slow tests (CI runs them after `make test`)
 
 bench: $(VENV)/.installed ## training steps/s against a naive DataLoader + eager baseline (ARGS="--device cuda")
 	$(PY) scripts/bench.py $(ARGS)
+
+docs: $(VENV)/.installed-dev ## the docs site from docs/ (MkDocs + Material, API pages from the docstrings) into site/, --strict
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 gpu-check: $(VENV)/.installed ## every GPU figure of the README in one run (<= 8 min): gpu_check/gpu_check.{json,md}
 	$(PY) scripts/gpu_check.py --out gpu_check $(ARGS)

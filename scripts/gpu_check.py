@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Every GPU figure the README quotes, in one run (`make gpu-check`): a GPU is lent only now and then, so the
-figures are taken together, on one machine, on one date, and written as one JSON and one markdown table.
+"""Every GPU figure the docs quote (docs/speed.md), in one run (`make gpu-check`): a GPU is lent only now and
+then, so the figures are taken together, on one machine, on one date, and written as one JSON and one markdown
+table.
 
     python scripts/gpu_check.py [--out gpu_check] [--device cuda] [--peak-tflops-tf32 X --peak-tflops-bf16 Y]
     python scripts/gpu_check.py --tiny --device cpu     # the same checks at toy sizes (the test suite runs this)
@@ -17,7 +18,7 @@ What it measures (each a function below; sizes in SIZES):
 - default_experiment: the wall time of `python -m privgan_runner` with the default config.
 
 Output: <out>/gpu_check.json (every figure, with device, torch version and date) and <out>/gpu_check.md (the
-table the README quotes). A check that fails is recorded with its error and the others still run.
+table the docs quote). A check that fails is recorded with its error and the others still run.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def default_experiment(device: torch.device, tiny: bool) -> dict:
 
 
 def table(report: dict) -> str:
-    """The markdown the README quotes."""
+    """The markdown the docs quote."""
     lines = [f"GPU check: {report['device_name']}, torch {report['torch']}, {report['date']}", ""]
     lines += ["| PIGAN F-MNIST DCGAN | G+D steps/s | naive loop | share of peak |", "|---|---|---|---|"]
     for row in report.get("throughput") or []:

@@ -161,3 +161,22 @@ def test_the_gpu_check_runs_at_toy_size_and_writes_its_table(tmp_path):
     assert written["device_name"] == "CPU" and written["throughput"] == report["throughput"]
     table = (tmp_path / "gpu_check.md").read_text()
     assert "| captured, bf16, channels_last |" in table and "Default experiment:" in table
+
+
+def test_the_docs_site_builds_strictly(tmp_path):
+    """make docs: MkDocs with --strict, so a broken link or an API page whose docstring does not render fails
+    the suite; every page is in the navigation."""
+    import yaml
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    listed = {page for entry in nav for page in entry.values()}
+    assert listed == {p.name for p in (REPO / "docs").glob("*.md")}
+    assert (tmp_path / "site" / "api" / "index.html").read_text().count("save_samples") >= 1

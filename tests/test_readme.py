@@ -1,5 +1,5 @@
-"""Every `python -m privgan_runner` command the README shows is accepted as written: composed, built and
-checked against its data with check_only=true (a sweep: each swept value in turn), so no command a user
+"""Every `python -m privgan_runner` command the README and the docs pages show is accepted as written: composed,
+built and checked against its data with check_only=true (a sweep: each swept value in turn), so no command a user
 copies is refused for its configuration."""
 
 from __future__ import annotations
@@ -38,16 +38,21 @@ def commands_in(text: str) -> list[str]:
     return commands
 
 
+def documents() -> str:
+    """The README and every docs page, one text."""
+    return "\n".join(p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
+
+
 def readme_commands() -> list[str]:
-    """The commands of the README's code blocks and of its inline code."""
-    text = (REPO / "README.md").read_text()
+    """The commands of the README's and the docs pages' code blocks and of their inline code."""
+    text = documents()
     return commands_in(text) + re.findall(r"`(" + re.escape(COMMAND) + r" [^`]*)`", text)
 
 
 def make_commands() -> list[str]:
     """What the README's `make` reproduction lines run (make -n: printed, not run); the test targets and
     `make data` (root) aside."""
-    lines = re.findall(r"^    (make (?!test|data)[^#\n]*)", (REPO / "README.md").read_text(), re.M)
+    lines = re.findall(r"^    (make (?!test|data|docs|gpu-check)[^#\n]*)", documents(), re.M)
     out = []
     for line in lines:
         printed = subprocess.run([*shlex.split(line), "-n"], cwd=REPO, capture_output=True, text=True, check=True)

@@ -280,7 +280,7 @@ class DPGAN(DPSGD):
             "charged for this one draw)",
             sensitivity=(
                 "group j clipped to c_j and noised N(0, (sigma c_j)^2); the accountant is charged "
-                "noise_multiplier = group_noise_multiplier / sqrt(n_groups) (README, Privacy)"
+                "noise_multiplier = group_noise_multiplier / sqrt(n_groups) (docs/privacy.md)"
             ),
         )
         out.pop("grad_sample", None)

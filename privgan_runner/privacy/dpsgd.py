@@ -30,7 +30,7 @@ ACCOUNTANTS = ("rdp", "prv", "gdp")
 #: how per-sample gradients are computed: Opacus' per-layer hooks (the reference) or torch.func (fast_dp_step.py)
 GRAD_SAMPLE = ("opacus", "fast")
 
-#: what a DP run releases beyond G and D that is computed from the members without noise (README, Privacy)
+#: what a DP run releases beyond G and D that is computed from the members without noise (docs/privacy.md)
 NOT_COVERED = (
     "training losses (history, results.json train.final, W&B): D's loss on the private batches",
     "the collapse decision, taken on those losses",
