@@ -19,7 +19,8 @@ def figure_title(name: str, described: dict) -> str:
     """'white_box.auc' -> 'white_box: ROC AUC over the attacked records', wrapped (the run's own description)."""
     source, _, short = name.rpartition(".")
     text = (described.get(name) or {}).get("description") or short
-    return "\n".join(textwrap.wrap(f"{source}: {text}" if source else text, 40))
+    lines = textwrap.wrap(f"{source}: {text}" if source else text, 40)
+    return "\n".join(lines[:2]) + (" ..." if len(lines) > 2 else "")  # two lines: the panel stays readable
 
 
 def chance_level(table: list[dict], name: str) -> float | None:
@@ -35,7 +36,8 @@ def chance_level(table: list[dict], name: str) -> float | None:
 def _seeds_note(table: list[dict]) -> str:
     counts = sorted({int(r.get("seeds") or 0) for r in table})
     seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    return f"dots: mean over seeds; bars: std over seeds ({seeds} seeds per configuration)"
+    plural = "" if seeds == "1" else "s"
+    return f"dots: mean over seeds; bars: std over seeds ({seeds} seed{plural} per configuration)"
 
 
 def _drawable(table: list[dict], figures: list[str]) -> list[str]:
