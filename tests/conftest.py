@@ -22,6 +22,15 @@ os.environ.setdefault("PRIVGAN_RUNNER_CACHE", tempfile.mkdtemp(prefix="privgan-r
 CONF = REPO / "conf"
 
 #: a run small enough for a test: synthetic 16x16 data, a narrow DCGAN, a few epochs
+#: the smoke experiment on the CPU, one thread, batch 16 as the fault and Slurm tests were sized with (smoke's
+#: own is 8)
+SMOKE = [
+    "+experiment=smoke",
+    "trainer.batch_size=16",
+    "trainer.progress=false",
+    "trainer.device=cpu",
+    "trainer.threads=1",
+]
 TINY = [
     "dataset=synthetic",
     "dataset.n_samples=64",

@@ -17,14 +17,7 @@ import pytest
 from privgan_runner.errors import ReattackFailed, RunFolderError
 from privgan_runner.run_folder import RunFolder
 
-#: batch 16 as these tests were sized with (smoke's own is 8)
-SMOKE = [
-    "+experiment=smoke",
-    "trainer.batch_size=16",
-    "trainer.progress=false",
-    "trainer.device=cpu",
-    "trainer.threads=1",
-]
+from .conftest import SMOKE
 
 
 @contextmanager

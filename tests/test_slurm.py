@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli
+from .conftest import SMOKE, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -28,14 +28,6 @@ SLURM = [
     "hydra.launcher.gpus_per_node=0",
     "hydra.launcher.cpus_per_task=1",
     "hydra.launcher.mem_gb=2",
-]
-#: batch 16 as these tests were sized with (smoke's own is 8)
-SMOKE = [
-    "+experiment=smoke",
-    "trainer.batch_size=16",
-    "trainer.progress=false",
-    "trainer.device=cpu",
-    "trainer.threads=1",
 ]
 
 
