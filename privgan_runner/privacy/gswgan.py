@@ -303,6 +303,7 @@ class GSWGAN(Accounted):
             "delta": self.delta,
             "target_epsilon": self.target_epsilon,
             "released": "G only",
+            "releases_discriminator": False,  # attacks that read D measure models outside the guarantee
             "noise_multiplier": self.accounted_multiplier,
             "row_noise_multiplier": self.row_noise_multiplier,
             "clip": self.clip,

@@ -149,7 +149,7 @@ def _runs_csv(rows: list[dict], config: list[str], figures: list[str]) -> str:
     return text.getvalue()
 
 
-def build_report(paths, out: Path, all_columns: bool = False, latex: bool = False) -> dict:
+def build_report(paths, out: Path, all_columns: bool = False, latex: bool = False, frontier: bool = False) -> dict:
     rows = [flatten(run) for run in find_runs(paths)]
     if not rows:
         raise FileNotFoundError(f"no run folders (with a status.json) under {', '.join(map(str, paths))}")
@@ -208,6 +208,14 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
         tex_header = [_short(k) for k in printed] + counts + [readable(f) for f in shown] + paper
         tex = _latex(tex_header, body, _caption(paths, table, shown, described))
         written.append(write_text(out / "report.tex", tex))
+    if frontier:  # the privacy-utility frontier under both threat models (report/frontier.py)
+        from .frontier import cells, frontier_plot, frontier_table
+
+        frontier_cells = cells(table, labels=[_label(row, printed) for row in table])
+        written.append(write_text(out / "frontier.md", frontier_table(frontier_cells)))
+        made = frontier_plot(out / "frontier.png", frontier_cells)
+        if made:
+            written.append(made)
     knob = swept_knob(table, config)
     drawn = [f for f in shown if f in figures]
     labels = [_label(row, printed) for row in table]
@@ -263,9 +271,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help="where to write report.md, report.csv and plots (default: PATH/report)")
     p.add_argument("--all", action="store_true", help="every figure in the markdown table, not only the headline ones")
     p.add_argument("--latex", action="store_true", help="also write the table as report.tex (booktabs)")
+    p.add_argument("--frontier", action="store_true", help="also the privacy-utility frontier: frontier.md, .png")
     args = p.parse_args(argv)
     try:
-        report = build_report(args.paths, args.out or args.paths[0] / "report", all_columns=args.all, latex=args.latex)
+        report = build_report(
+            args.paths, args.out or args.paths[0] / "report", all_columns=args.all, latex=args.latex,
+            frontier=args.frontier,
+        )  # fmt: skip
     except FileNotFoundError as exc:
         print(f"privgan_runner.report: error: {exc}", file=sys.stderr)
         return 2

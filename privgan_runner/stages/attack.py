@@ -38,6 +38,7 @@ def run_attacks(parts, trained, folder: RunFolder, seed: int):
         figures[attack.name] = {
             **membership_figures(s.scores, s.is_member, s.threshold, attack.bootstrap, seed, auc_ci=intervals[key]),
             **s.extra,
+            "reads_discriminator": attack.reads_discriminator,  # which threat model the attack belongs to
         }
         all_scores[attack.name] = s
     if drawn:  # e.g. the Monte-Carlo attack's PCA reference set: every figure stays traceable

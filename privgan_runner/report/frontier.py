@@ -1,0 +1,207 @@
+"""The privacy-utility frontier of a sweep (`python -m privgan_runner.report SWEEP --frontier`): for each
+configuration, its leak under two stated threat models against its utility, and the configurations no other
+beats on both.
+
+Threat models (each attack says what it reads: results.json `attacks.<name>.reads_discriminator`; each mechanism
+whether it releases D: `privacy.releases_discriminator`):
+- **G released**: attacks that read only samples of G (distance, DOMIAS, Monte-Carlo, LOGAN, LiRA on distances);
+- **G and D released**: every attack, the white-box ones too; a mechanism that never releases D (GS-WGAN, DPAC)
+  has no place in it.
+
+Leak: the TPR at 1% FPR of the strongest attack of the threat model in each run (with its Clopper-Pearson
+interval), mean and std over seeds. The strongest attack is chosen on the same scores it is read on, so the leak
+is descriptive: an upper reading of what these attacks find, not a held-out estimate. Beside it the accountant's
+epsilon and the audits' lower bounds, where a run has them. Utility: gen2real accuracy (higher is better) or FID
+(lower is better), mean and std over seeds. A configuration is on the frontier when no other has both a lower
+leak and a better utility (means over seeds; the intervals say how sure that is).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..io import write_figure
+from ..plots import _pyplot
+
+THREAT_MODELS = ("G released", "G and D released")
+#: utility figures: (figure, higher is better, axis label)
+UTILITIES = {"gen2real_accuracy": (True, "gen2real accuracy"), "fid": (False, "FID (domain backbone)")}
+AUDIT_BOUNDS = (("audit", "gradient", "epsilon_lb_claimed_form"), ("audit", "one_run", "epsilon_lb"))
+
+
+def _results(run: str) -> dict:
+    try:
+        return json.loads((Path(run) / "results.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def run_leak(results: dict, threat_model: str) -> dict | None:
+    """The run's strongest attack under `threat_model`: {"attack", "tpr", "ci"}; None when the model does not
+    apply (D not released) or no attack of it ran."""
+    releases_d = (results.get("privacy") or {}).get("releases_discriminator", True)
+    if threat_model == "G and D released" and not releases_d:
+        return None
+    best = None
+    for name, figures in (results.get("attacks") or {}).items():
+        reads_d = figures.get("reads_discriminator", True)  # unknown: counted as reading D (the safe side)
+        if threat_model == "G released" and reads_d:
+            continue
+        tpr = figures.get("tpr_at_1pct_fpr")
+        if isinstance(tpr, (int, float)) and (best is None or tpr > best["tpr"]):
+            best = {"attack": name, "tpr": float(tpr), "ci": figures.get("tpr_at_1pct_fpr_ci")}
+    return best
+
+
+def _mean_std(values: list[float]) -> tuple[float, float] | None:
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not values:
+        return None
+    mean = float(np.mean(values))
+    return mean, float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _select(results: dict, path: tuple[str, ...]):
+    node = results
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def cells(table: list[dict], labels: list[str]) -> list[dict]:
+    """One cell per configuration: its label, reference flag (no privacy, no regularizer), and per threat model
+    the leak (mean, std over seeds, the attacks chosen, the mean Clopper-Pearson interval), the accountant's
+    epsilon, the audits' bounds and the utilities."""
+    out = []
+    for row, label in zip(table, labels):
+        runs = [_results(r["run"]) for r in row["runs"] if r.get("status") == "completed"]
+        if not runs:
+            continue
+        config = runs[0].get("config") or {}
+        cell: dict = {
+            "label": label,
+            "seeds": len(runs),
+            "reference": (config.get("privacy") or {}).get("name") == "none"
+            and (config.get("regularizer") or {}).get("name") == "none",
+            "epsilon": _mean_std([(r.get("privacy") or {}).get("epsilon") for r in runs]),
+            "audit_epsilon_lb": {".".join(p[1:]): _mean_std([_select(r, p) for r in runs]) for p in AUDIT_BOUNDS},
+            "utility": {u: _mean_std([(r.get("metrics") or {}).get(u) for r in runs]) for u in UTILITIES},
+            "leak": {},
+        }
+        for model in THREAT_MODELS:
+            leaks = [run_leak(r, model) for r in runs]
+            if any(leak is None for leak in leaks):
+                continue
+            cis = [leak["ci"] for leak in leaks if isinstance(leak["ci"], list) and len(leak["ci"]) == 2]
+            cell["leak"][model] = {
+                "tpr": _mean_std([leak["tpr"] for leak in leaks]),
+                "attacks": sorted({leak["attack"] for leak in leaks}),
+                "ci": [float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))] if cis else None,
+            }
+        out.append(cell)
+    return out
+
+
+def pareto(points: list[tuple[float, float]], higher_is_better: bool) -> list[int]:
+    """Indices of the (leak, utility) points no other point beats: lower-or-equal leak and better-or-equal
+    utility, one of them strictly."""
+    sign = 1.0 if higher_is_better else -1.0
+    keep = []
+    for i, (leak, utility) in enumerate(points):
+        dominated = any(
+            (lk <= leak and sign * ut >= sign * utility) and (lk < leak or sign * ut > sign * utility)
+            for j, (lk, ut) in enumerate(points)
+            if j != i
+        )
+        if not dominated:
+            keep.append(i)
+    return keep
+
+
+def _utility_of(frontier_cells: list[dict]) -> str | None:
+    """gen2real accuracy where every cell has it, else FID."""
+    for name in UTILITIES:
+        if frontier_cells and all(c["utility"].get(name) for c in frontier_cells):
+            return name
+    return None
+
+
+def frontier_plot(path: Path, frontier_cells: list[dict]) -> Path | None:
+    """Utility against leak, one panel per threat model; each configuration a point with its std over seeds on
+    both axes, the frontier joined, the no-privacy model starred."""
+    utility = _utility_of(frontier_cells)
+    if utility is None:
+        return None
+    higher, ylabel = UTILITIES[utility]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
+    for ax, model in zip(axes, THREAT_MODELS):
+        shown = [c for c in frontier_cells if model in c["leak"]]
+        points = [(c["leak"][model]["tpr"][0], c["utility"][utility][0]) for c in shown]
+        for c, (x, y) in zip(shown, points):
+            ax.errorbar(
+                x,
+                y,
+                xerr=c["leak"][model]["tpr"][1],
+                yerr=c["utility"][utility][1],
+                fmt="*" if c["reference"] else "o",
+                markersize=12 if c["reference"] else 6,
+                capsize=3,
+            )
+            ax.annotate(c["label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        on = sorted(points[i] for i in pareto(points, higher))
+        if on:
+            ax.plot(*zip(*on), "-", color="black", lw=1, alpha=0.6, label="frontier")
+            ax.legend(fontsize=8, frameon=False)
+        ax.axvline(0.01, color="grey", lw=0.8, ls="--")  # TPR = FPR: no leak at this FPR
+        ax.set(xlabel="leak: TPR at 1% FPR of the strongest attack", title=f"threat model: {model}")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(ylabel)
+    fig.suptitle("points: mean over seeds, bars: std over seeds; star: no privacy, no regularizer; dashed: no leak",
+                 fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    out = write_figure(path, fig)
+    plt.close(fig)
+    return out
+
+
+def _fmt(value: tuple[float, float] | None, digits: int = 3) -> str:
+    return "--" if value is None else f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}"
+
+
+def frontier_table(frontier_cells: list[dict]) -> str:
+    """Every figure of the frontier, one row per configuration and threat model, the frontier marked."""
+    utility = _utility_of(frontier_cells)
+    higher = UTILITIES[utility][0] if utility else True
+    lines = [
+        "| threat model | configuration | seeds | leak: TPR@1%FPR | its 95% CP interval | strongest attack | "
+        "accountant ε | ε_LB white box (claimed form) | ε_LB final G | gen2real | FID | on the frontier |",
+        "|" + "---|" * 12,
+    ]
+    for model in THREAT_MODELS:
+        shown = [c for c in frontier_cells if model in c["leak"]]
+        on = set()
+        if utility:
+            points = [(c["leak"][model]["tpr"][0], c["utility"][utility][0]) for c in shown]
+            on = set(pareto(points, higher))
+        for i, c in enumerate(shown):
+            leak = c["leak"][model]
+            ci = "--" if leak["ci"] is None else f"[{leak['ci'][0]:.3f}, {leak['ci'][1]:.3f}]"
+            bounds = c["audit_epsilon_lb"]
+            lines.append(
+                f"| {model} | {c['label']} | {c['seeds']} | {_fmt(leak['tpr'])} | {ci} | "
+                f"{', '.join(leak['attacks'])} | "
+                f"{_fmt(c['epsilon'], 2)} | {_fmt(bounds['gradient.epsilon_lb_claimed_form'], 2)} | "
+                f"{_fmt(bounds['one_run.epsilon_lb'], 2)} | {_fmt(c['utility']['gen2real_accuracy'])} | "
+                f"{_fmt(c['utility']['fid'], 1)} | {'yes' if i in on else ''} |"
+            )
+    note = (
+        "\nLeak: the strongest attack of the threat model in each run, chosen on the scores it is read on "
+        "(descriptive). Frontier: no other configuration has both a lower mean leak and a better mean "
+        f"utility ({utility or 'none available'}).\n"
+    )
+    return "\n".join(lines) + "\n" + note

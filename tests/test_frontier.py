@@ -1,0 +1,65 @@
+"""The privacy-utility frontier (report/frontier.py): which attacks count under each threat model, which
+configurations no other beats, and the report's frontier files from run folders."""
+
+from __future__ import annotations
+
+import json
+
+from privgan_runner.report.__main__ import build_report
+from privgan_runner.report.frontier import pareto, run_leak
+
+
+def _results(mechanism: str, releases_d: bool, white_box: float, distance: float, gen2real: float) -> dict:
+    return {
+        "status": "completed",
+        "seed": 0,
+        "config": {"seed": 0, "privacy": {"name": mechanism}, "regularizer": {"name": "none"}},
+        "privacy": {"mechanism": mechanism, "releases_discriminator": releases_d, "epsilon": None},
+        "attacks": {
+            "white_box": {"tpr_at_1pct_fpr": white_box, "tpr_at_1pct_fpr_ci": [0.0, 0.5], "reads_discriminator": True},
+            "distance": {"tpr_at_1pct_fpr": distance, "tpr_at_1pct_fpr_ci": [0.0, 0.3], "reads_discriminator": False},
+        },
+        "metrics": {"gen2real_accuracy": gen2real},
+    }
+
+
+def test_each_threat_model_reads_only_its_attacks():
+    plain = _results("none", True, white_box=0.4, distance=0.1, gen2real=0.8)
+    assert run_leak(plain, "G released") == {"attack": "distance", "tpr": 0.1, "ci": [0.0, 0.3]}
+    assert run_leak(plain, "G and D released")["attack"] == "white_box"
+    gswgan = _results("gswgan", False, white_box=0.9, distance=0.05, gen2real=0.3)  # D never released
+    assert run_leak(gswgan, "G and D released") is None and run_leak(gswgan, "G released")["tpr"] == 0.05
+    unknown = {"attacks": {"old": {"tpr_at_1pct_fpr": 0.2}}, "privacy": {}}  # written before the flag: reads D
+    assert run_leak(unknown, "G released") is None and run_leak(unknown, "G and D released")["tpr"] == 0.2
+
+
+def test_the_frontier_keeps_what_nothing_beats():
+    points = [(0.4, 0.8), (0.1, 0.5), (0.2, 0.4), (0.1, 0.3), (0.4, 0.8)]
+    assert pareto(points, higher_is_better=True) == [0, 1, 4]  # ties with each other both stay
+    assert pareto([(0.1, 50.0), (0.2, 30.0), (0.3, 40.0)], higher_is_better=False) == [0, 1]  # FID: lower better
+
+
+def test_the_report_writes_the_frontier(tmp_path):
+    cases = {"none": (True, 0.4, 0.1, 0.8), "dpsgd": (True, 0.02, 0.01, 0.5), "gswgan": (False, 0.5, 0.03, 0.4)}
+    for i, (mechanism, (releases_d, wb, dist, util)) in enumerate(cases.items()):
+        for seed in range(2):
+            run = tmp_path / "sweep" / f"{i}_{seed}"
+            run.mkdir(parents=True)
+            results = _results(mechanism, releases_d, wb + 0.01 * seed, dist, util)
+            results["config"]["seed"] = results["seed"] = seed
+            (run / "results.json").write_text(json.dumps(results))
+            (run / "status.json").write_text(json.dumps({"status": "completed", "stage": "plots", "message": ""}))
+    report = build_report([tmp_path / "sweep"], tmp_path / "out", frontier=True)
+    assert tmp_path / "out" / "frontier.png" in report["written"]
+    table = (tmp_path / "out" / "frontier.md").read_text()
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| G")]
+    on = {(r[0].strip("| "), r[1]) for r in rows if r[-1].strip(" |") == "yes"}
+    # G released: none (most utility), dpsgd (least leak); gswgan leaks more than dpsgd with less utility
+    assert on == {
+        ("G released", "privacy=none"),
+        ("G released", "privacy=dpsgd"),
+        ("G and D released", "privacy=none"),
+        ("G and D released", "privacy=dpsgd"),
+    }
+    assert not any(r[0].strip("| ") == "G and D released" and r[1] == "privacy=gswgan" for r in rows)
+    assert "descriptive" in table
