@@ -201,6 +201,7 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
                 label = _label(row, printed, every_key=True)
             first_completed[label] = Path(done[0]["run"])
     written = [out / "report.md", out / "report.csv", out / "runs.csv"]
+    labels = [_label(row, printed) for row in table]
     described: dict = {}
     for row in rows:
         described.update(row["described"])
@@ -211,14 +212,13 @@ def build_report(paths, out: Path, all_columns: bool = False, latex: bool = Fals
     if frontier:  # the privacy-utility frontier under both threat models (report/frontier.py)
         from .frontier import cells, frontier_plot, frontier_table
 
-        frontier_cells = cells(table, labels=[_label(row, printed) for row in table])
+        frontier_cells = cells(table, labels)
         written.append(write_text(out / "frontier.md", frontier_table(frontier_cells)))
         made = frontier_plot(out / "frontier.png", frontier_cells)
         if made:
             written.append(made)
     knob = swept_knob(table, config)
     drawn = [f for f in shown if f in figures]
-    labels = [_label(row, printed) for row in table]
     for made in (
         curves(out / f"curves_{knob}.png", table, knob, drawn, described) if knob else None,
         comparison(out / "comparison.png", table, labels, drawn, described) if not knob else None,

@@ -106,6 +106,13 @@ def shown_columns(table: list[dict], columns: list[str]) -> list[str]:
     return shown
 
 
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation over seeds (0 for one seed)."""
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return mean, std
+
+
 def aggregate(rows: list[dict]) -> tuple[list[dict], list[str], list[str]]:
     """Returns (table rows, configuration columns, figure names).
 
@@ -129,8 +136,7 @@ def aggregate(rows: list[dict]) -> tuple[list[dict], list[str], list[str]]:
         for name in figures:
             values = [r["figures"][name] for r in done if name in r["figures"]]
             if values:
-                mean = sum(values) / len(values)
-                std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+                mean, std = mean_std(values)
                 cells[name] = {"mean": mean, "std": std, "n": len(values)}
             elif not done and not collapsed:
                 states = {r.get("status") for r in runs}

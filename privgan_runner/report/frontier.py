@@ -18,7 +18,6 @@ leak and a better utility (means over seeds; the intervals say how sure that is)
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -26,18 +25,13 @@ import numpy as np
 
 from ..io import write_figure
 from ..plots import _pyplot
+from ..run_folder import RunFolder
+from .aggregate import mean_std
 
 THREAT_MODELS = ("G released", "G and D released")
 #: utility figures: (figure, higher is better, axis label)
 UTILITIES = {"gen2real_accuracy": (True, "gen2real accuracy"), "fid": (False, "FID (domain backbone)")}
 AUDIT_BOUNDS = (("audit", "gradient", "epsilon_lb_claimed_form"), ("audit", "one_run", "epsilon_lb"))
-
-
-def _results(run: str) -> dict:
-    try:
-        return json.loads((Path(run) / "results.json").read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def run_leak(results: dict, threat_model: str) -> dict | None:
@@ -57,12 +51,10 @@ def run_leak(results: dict, threat_model: str) -> dict | None:
     return best
 
 
-def _mean_std(values: list[float]) -> tuple[float, float] | None:
-    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-    if not values:
-        return None
-    mean = float(np.mean(values))
-    return mean, float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+def _mean_std(values: list) -> tuple[float, float] | None:
+    """`mean_std` of the finite numbers among `values` (None when there are none)."""
+    values = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    return mean_std(values) if values else None
 
 
 def _select(results: dict, path: tuple[str, ...]):
@@ -78,7 +70,7 @@ def cells(table: list[dict], labels: list[str]) -> list[dict]:
     epsilon, the audits' bounds and the utilities."""
     out = []
     for row, label in zip(table, labels):
-        runs = [_results(r["run"]) for r in row["runs"] if r.get("status") == "completed"]
+        runs = [RunFolder(r["run"]).results() or {} for r in row["runs"] if r.get("status") == "completed"]
         if not runs:
             continue
         config = runs[0].get("config") or {}

@@ -159,11 +159,7 @@ def curves(path: Path, table: list[dict], knob: str, figures: list[str], describ
             x, y, e = map(np.array, zip(*pts))
             label = "empirical lower bound" if "epsilon_lb" in name else None
             ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=label)
-        spent = sorted(
-            (r["config"][knob], r["figures"]["epsilon_spent"]["mean"])
-            for r in table
-            if isinstance(r["figures"].get("epsilon_spent"), dict)
-        )
+        spent = [(x, y) for x, y, _ in _points(table, knob, "epsilon_spent")]
         if "epsilon_lb" in name and spent:  # a lower bound is read against the accountant's upper bound
             ax.plot(*zip(*spent), "--", color="grey", label="accountant's epsilon")
         chance = chance_level(table, name)

@@ -19,7 +19,7 @@ log = logging.getLogger("privgan_runner")
 
 def summary(sweep: Path) -> str:
     """The one-screen summary of the run folders under `sweep`."""
-    from ..run_folder import find_runs
+    from ..run_folder import RunFolder, find_runs
     from .collect import flatten
 
     runs = [flatten(run) for run in find_runs([sweep])]
@@ -27,20 +27,11 @@ def summary(sweep: Path) -> str:
     lines = [f"sweep {sweep}: {len(runs)} jobs -- " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))]
     for row in runs:
         if row["status"] not in ("completed", "collapsed"):
-            status = _status(Path(row["run"]))
+            status = RunFolder(row["run"]).status() or {}
             lines.append(f"  {row['status']:<12} {row['run']}: stage {status.get('stage', '?')}, {_first_line(status)}")
     command = f"python -m privgan_runner.report {shlex.quote(str(sweep))}"
     lines.append(f"report: {command}   (writes {sweep / 'report'}/report.md, report.csv and plots)")
     return "\n".join(lines)
-
-
-def _status(run: Path) -> dict:
-    import json
-
-    try:
-        return json.loads((run / "status.json").read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _first_line(status: dict) -> str:
