@@ -32,9 +32,14 @@ QUICK_DP     := +profile=quick_dp_compare
 QUICK_GS     := privacy.n_discriminators=10 privacy.warm_start_steps=20
 # the DPAC poster's ablation rows (Table 4): w/o g2r, w/o r2g, w/o seq, w/o init
 DPAC_ABLATIONS := privacy.gen2real=false privacy.real2gen=false privacy.sequential=false privacy.warm_start_steps=0
+# the frontier's grid: one option of conf/frontier/ a cell (tests/test_frontier.py checks this list is that folder)
+FRONTIER_CELLS := none,weight_clip,spectral_norm,gradient_penalty,pigan_lam1,pigan_lam10,privgan_lam1,privgan_lam10,$\
+  dpsgd_eps1,dpsgd_eps4,dpsgd_eps10,dpgan_eps1,dpgan_eps4,dpgan_eps10,gswgan_eps1,gswgan_eps4,gswgan_eps10,$\
+  dpac_eps1,dpac_eps4,dpac_eps10
+QUICK_FRONTIER := +profile=quick_frontier
 
 .DEFAULT_GOAL := help
-.PHONY: help run lint test test-all test-slow bench gpu-check docs data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit audit-multi lira dp-compare
+.PHONY: help run lint test test-all test-slow bench gpu-check docs data clean table1 table2 pigan-lambda pigan-n dp-epsilon audit audit-multi lira dp-compare frontier
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -162,6 +167,15 @@ lira: $(VENV)/.installed ## LiRA on digits: 16 shadow runs (SHADOWS), then targe
 	-$(PY) -m privgan_runner -m +experiment=lira_digits seed=$(SEEDS) attack.lira.shadow_dir=$(SWEEP)/shadows \
 	    trainer.progress=false hydra.sweep.dir=$(SWEEP)/targets $(ARGS)
 	$(PY) -m privgan_runner.report $(SWEEP)/targets
+
+frontier: SWEEP = $(call sweep_dir,frontier$(if $(filter command line,$(origin DATASET)),_$(DATASET)))
+frontier: LAUNCHER ?= local
+frontier: $(VENV)/.installed ## the privacy-utility frontier: every mechanism on one protocol (QUICK=1: digits on a CPU), SEEDS, then the report
+	$(call sweep_guard,$(SWEEP))
+	-$(PY) -m privgan_runner -m +experiment=frontier +frontier=$(FRONTIER_CELLS) seed=$(SEEDS) \
+	    $(if $(filter command line,$(origin DATASET)),dataset=$(DATASET)) hydra/launcher=$(LAUNCHER) \
+	    trainer.progress=false $(if $(QUICK),$(QUICK_FRONTIER)) hydra.sweep.dir=$(SWEEP) $(ARGS)
+	$(PY) -m privgan_runner.report $(SWEEP) --frontier
 
 clean: ## remove the virtual environment and build leftovers (outputs/ is kept)
 	rm -rf $(VENV) build *.egg-info .pytest_cache

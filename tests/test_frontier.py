@@ -4,9 +4,15 @@ configurations no other beats, and the report's frontier files from run folders.
 from __future__ import annotations
 
 import json
+import subprocess
+
+import pytest
 
 from privgan_runner.report.__main__ import build_report
 from privgan_runner.report.frontier import pareto, run_leak
+
+from .conftest import REPO, compose_config, options
+from .test_readme import commands_in, jobs
 
 
 def _results(mechanism: str, releases_d: bool, white_box: float, distance: float, gen2real: float) -> dict:
@@ -63,3 +69,45 @@ def test_the_report_writes_the_frontier(tmp_path):
     }
     assert not any(r[0].strip("| ") == "G and D released" and r[1] == "privacy=gswgan" for r in rows)
     assert "descriptive" in table
+
+
+def frontier_jobs(*make_args: str) -> list[list[str]]:
+    """The jobs `make frontier` runs, one override list per cell (seed 0), read from what make would run."""
+    printed = subprocess.run(
+        ["make", "-n", "frontier", *make_args], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    (command,) = [c for c in commands_in(printed) if "+experiment=frontier" in c]
+    return [j for j in jobs(command) if "seed=0" in j]
+
+
+def test_the_grid_is_every_cell_of_conf_frontier():
+    cells = [o.split("=", 1)[1] for j in frontier_jobs("QUICK=1") for o in j if o.startswith("+frontier=")]
+    assert sorted(cells) == options("frontier") and len(cells) == 20
+
+
+@pytest.mark.parametrize("overrides", frontier_jobs("QUICK=1"), ids=lambda j: next(o for o in j if "+frontier" in o))
+def test_every_quick_cell_is_accepted(overrides, tmp_path):
+    """Each cell of `make frontier QUICK=1`, built and checked against its data (check_only), so the target
+    cannot rot; the mechanism is the cell's."""
+    from privgan_runner.pipeline import run
+
+    cfg = compose_config(*overrides, "check_only=true")
+    cell = next(o for o in overrides if o.startswith("+frontier=")).split("=")[1]
+    assert cfg.privacy.name == (
+        "none" if cell in ("none", "weight_clip", "spectral_norm", "gradient_penalty") else cell.split("_")[0]
+    )
+    assert run(cfg, run_dir=tmp_path / "run")["status"] == "checked"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow  # loads Fashion-MNIST once per cell
+@pytest.mark.parametrize("overrides", frontier_jobs(), ids=lambda j: next(o for o in j if "+frontier" in o))
+def test_every_full_protocol_cell_is_accepted(overrides, tmp_path):
+    from privgan_runner.errors import DatasetNotFoundError
+    from privgan_runner.pipeline import run
+
+    cfg = compose_config(*overrides, "check_only=true")
+    try:
+        assert run(cfg, run_dir=tmp_path / "run")["status"] == "checked"
+    except DatasetNotFoundError:
+        pytest.skip("Fashion-MNIST is not on this machine (make data)")
