@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from privgan_runner.report.__main__ import build_report
-from privgan_runner.report.frontier import pareto, run_leak
+from privgan_runner.report.frontier import learned, pareto, run_leak
 
 from .conftest import REPO, compose_config, options
 from .test_readme import commands_in, jobs
@@ -25,7 +25,7 @@ def _results(mechanism: str, releases_d: bool, white_box: float, distance: float
             "white_box": {"tpr_at_1pct_fpr": white_box, "tpr_at_1pct_fpr_ci": [0.0, 0.5], "reads_discriminator": True},
             "distance": {"tpr_at_1pct_fpr": distance, "tpr_at_1pct_fpr_ci": [0.0, 0.3], "reads_discriminator": False},
         },
-        "metrics": {"gen2real_accuracy": gen2real},
+        "metrics": {"gen2real_accuracy": gen2real, "classification_n_real": 200, "gen2real_accuracy_chance": 0.1},
     }
 
 
@@ -39,6 +39,18 @@ def test_each_threat_model_reads_only_its_attacks():
     assert run_leak(unknown, "G released") is None and run_leak(unknown, "G and D released")["tpr"] == 0.2
 
 
+def test_a_configuration_learned_when_its_pooled_gen2real_clears_chance():
+    def runs(*accuracies):
+        return [{"metrics": {"gen2real_accuracy": a, "classification_n_real": 200, "gen2real_accuracy_chance": 0.1}}
+                for a in accuracies]  # fmt: skip
+
+    assert learned(runs(0.2, 0.18, 0.21)) is True
+    assert learned(runs(0.11, 0.09, 0.12)) is False  # 64 of 600 right: within chance's interval
+    assert learned(runs(0.5, None)) is None  # a run without the figure: unknown, not a failure
+    digits = {"config": {"dataset": {"_target_": "privgan_runner.data.digits.Digits"}}}  # before the chance figure
+    assert learned([{**digits, "metrics": {"gen2real_accuracy": 0.3, "classification_n_real": 100}}]) is True
+
+
 def test_the_frontier_keeps_what_nothing_beats():
     points = [(0.4, 0.8), (0.1, 0.5), (0.2, 0.4), (0.1, 0.3), (0.4, 0.8)]
     assert pareto(points, higher_is_better=True) == [0, 1, 4]  # ties with each other both stay
@@ -46,7 +58,12 @@ def test_the_frontier_keeps_what_nothing_beats():
 
 
 def test_the_report_writes_the_frontier(tmp_path):
-    cases = {"none": (True, 0.4, 0.1, 0.8), "dpsgd": (True, 0.02, 0.01, 0.5), "gswgan": (False, 0.5, 0.03, 0.4)}
+    cases = {
+        "none": (True, 0.4, 0.1, 0.8),
+        "dpsgd": (True, 0.02, 0.01, 0.5),
+        "gswgan": (False, 0.5, 0.03, 0.4),
+        "dpgan": (True, 0.0, 0.0, 0.11),  # leaks nothing and learned nothing: shown, never on the frontier
+    }
     for i, (mechanism, (releases_d, wb, dist, util)) in enumerate(cases.items()):
         for seed in range(2):
             run = tmp_path / "sweep" / f"{i}_{seed}"
@@ -68,6 +85,8 @@ def test_the_report_writes_the_frontier(tmp_path):
         ("G and D released", "privacy=dpsgd"),
     }
     assert not any(r[0].strip("| ") == "G and D released" and r[1] == "privacy=gswgan" for r in rows)
+    learned = {r[1]: r[-2] for r in rows}
+    assert learned == {"privacy=none": "yes", "privacy=dpsgd": "yes", "privacy=gswgan": "yes", "privacy=dpgan": "NO"}
     assert "descriptive" in table
 
 

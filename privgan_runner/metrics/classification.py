@@ -30,6 +30,13 @@ class Classification(Metric):
     figures = (
         Figure("gen2real_accuracy", True, True, (0.0, 1.0), description="trained on generated, tested on real"),
         Figure("real2gen_accuracy", True, True, (0.0, 1.0), description="trained on real, tested on generated"),
+        Figure(
+            "gen2real_accuracy_chance",
+            None,
+            False,
+            (0.0, 1.0),
+            description="1 / classes: a classifier that learned nothing",
+        ),
     )
 
     def __init__(self, n_samples: int = 10_000, epochs: int = 10):
@@ -57,6 +64,7 @@ class Classification(Metric):
         return {
             "gen2real_accuracy": _fit_and_score(fake, labels, real_x, real_y, *args),
             "real2gen_accuracy": _fit_and_score(real_x, real_y, fake, labels, *args),
+            "gen2real_accuracy_chance": 1.0 / n_classes,  # labels drawn uniformly: what guessing scores
             "classification_n_generated": self.n_samples,
             "classification_n_real": int(len(real_idx)),
             "classification_epochs": self.epochs,
