@@ -106,9 +106,14 @@ def _mechanism_and_setting(config: dict) -> tuple[str, tuple[str, float] | None]
     return mechanism, None
 
 
-def _short(cell: dict) -> str:
-    setting = cell["setting"]
-    return cell["mechanism"] + ("" if setting is None else f" {setting[0]}={setting[1]:g}")
+def _names(frontier_cells: list[dict]) -> dict[int, str]:
+    """{id(cell): what the chart and the table call it}: mechanism and setting ("dpsgd ε=4") where that tells
+    the configurations apart, else their full labels."""
+    shorts = [
+        c["mechanism"] + ("" if c["setting"] is None else " {}={:g}".format(*c["setting"])) for c in frontier_cells
+    ]
+    unique = len(set(shorts)) == len(shorts)
+    return {id(c): short if unique else c["label"] for c, short in zip(frontier_cells, shorts)}
 
 
 def cells(table: list[dict], labels: list[str]) -> list[dict]:
@@ -190,6 +195,7 @@ def frontier_plot(path: Path, frontier_cells: list[dict]) -> Path | None:
     plt = _pyplot()
     mechanisms = list(dict.fromkeys(c["mechanism"] for c in frontier_cells))
     colour = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(mechanisms)}
+    name = _names(frontier_cells)
     fig, axes = plt.subplots(1, 2, figsize=(14, 6), sharey=True)
     for ax, model in zip(axes, THREAT_MODELS):
         shown = [c for c in frontier_cells if model in c["leak"]]
@@ -210,10 +216,10 @@ def frontier_plot(path: Path, frontier_cells: list[dict]) -> Path | None:
                 mfc="none" if c["learned"] is False else colour[c["mechanism"]],
                 capsize=3,
             )
-            ax.annotate(_short(c), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.annotate(name[id(c)], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         on = sorted(points[i] for i in on_frontier(shown, points, higher))
         if on:
-            ax.plot(*zip(*on), "-", color="black", lw=1.5, alpha=0.7, label="frontier")
+            ax.plot(*zip(*on), "-", color="black", lw=2, alpha=0.7, zorder=5, label="frontier")
         ax.set_xlim(left=0)
         ax.axvline(0.01, color="grey", lw=0.8, ls="--")  # TPR = FPR: no leak at this FPR
         ax.set(xlabel="leak: TPR at 1% FPR of the strongest attack", title=f"threat model: {model}")
@@ -248,6 +254,7 @@ def frontier_table(frontier_cells: list[dict]) -> str:
         "accountant ε | ε_LB white box (claimed form) | ε_LB final G | gen2real | FID | learned | on the frontier |",
         "|" + "---|" * 13,
     ]
+    name = _names(frontier_cells)
     for model in THREAT_MODELS:
         shown = [c for c in frontier_cells if model in c["leak"]]
         on = set()
@@ -259,7 +266,7 @@ def frontier_table(frontier_cells: list[dict]) -> str:
             ci = "--" if leak["ci"] is None else f"[{leak['ci'][0]:.3f}, {leak['ci'][1]:.3f}]"
             bounds = c["audit_epsilon_lb"]
             lines.append(
-                f"| {model} | {c['label']} | {c['seeds']} | {_fmt(leak['tpr'])} | {ci} | "
+                f"| {model} | {name[id(c)]} | {c['seeds']} | {_fmt(leak['tpr'])} | {ci} | "
                 f"{', '.join(leak['attacks'])} | "
                 f"{_fmt(c['epsilon'], 2)} | {_fmt(bounds['gradient.epsilon_lb_claimed_form'], 2)} | "
                 f"{_fmt(bounds['one_run.epsilon_lb'], 2)} | {_fmt(c['utility']['gen2real_accuracy'])} | "
