@@ -60,26 +60,35 @@ def _panels(plt, n: int):
 
 def comparison(path: Path, table: list[dict], labels: list[str], figures: list[str], described: dict) -> Path | None:
     """A categorical sweep (regularizer=none,spectral_norm): each figure's mean ± std over seeds for every
-    configuration side by side, with the no-leak level where it is known."""
+    configuration, one row each (the configurations on the y axis, so long labels and many configurations stay
+    readable), with the no-leak level where it is known."""
     names = _drawable(table, figures)
     if not names or len(table) < 2:
         return None
     plt = _pyplot()
-    fig, axes = _panels(plt, len(names))
-    x = np.arange(len(table))
+    cols = min(len(names), 4)
+    rows = -(-len(names) // cols)
+    height = 0.8 + 0.26 * len(table)  # a panel: room for every configuration's row
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.4 * cols + 0.06 * max(map(len, labels)), height * rows + 0.5), sharey=True,
+        squeeze=False,
+    )  # fmt: skip
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    y = np.arange(len(table))
     for ax, name in zip(axes.flat, names):
-        y = [r["figures"][name]["mean"] if isinstance(r["figures"].get(name), dict) else np.nan for r in table]
+        x = [r["figures"][name]["mean"] if isinstance(r["figures"].get(name), dict) else np.nan for r in table]
         e = [r["figures"][name]["std"] if isinstance(r["figures"].get(name), dict) else 0.0 for r in table]
-        ax.errorbar(x, y, yerr=e, fmt="o", capsize=4)
+        ax.errorbar(x, y, xerr=e, fmt="o", capsize=3, markersize=4)
         chance = chance_level(table, name)
         if chance is not None:
-            ax.axhline(chance, color="grey", lw=0.8, ls="--", label="no leak")
+            ax.axvline(chance, color="grey", lw=0.8, ls="--", label="no leak")
             ax.legend(fontsize=7, frameon=False)
-        ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
-        ax.set_xlim(-0.5, len(table) - 0.5)
-        ax.set_ylabel(name.rpartition(".")[2])
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.set_ylim(len(table) - 0.5, -0.5)  # the first configuration on top, as in the report's table
+        ax.set_xlabel(name.rpartition(".")[2], fontsize=8)
         ax.set_title(figure_title(name, described), fontsize=9)
-        ax.grid(alpha=0.3, axis="y")
+        ax.grid(alpha=0.3, axis="x")
     fig.suptitle(_seeds_note(table), fontsize=9)
     fig.tight_layout()
     out = write_figure(path, fig)
