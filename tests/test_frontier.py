@@ -49,6 +49,8 @@ def test_a_configuration_learned_when_its_pooled_gen2real_clears_chance():
     assert learned(runs(0.5, None)) is None  # a run without the figure: unknown, not a failure
     digits = {"config": {"dataset": {"_target_": "privgan_runner.data.digits.Digits"}}}  # before the chance figure
     assert learned([{**digits, "metrics": {"gen2real_accuracy": 0.3, "classification_n_real": 100}}]) is True
+    elsewhere = {"config": {"dataset": {"_target_": "not_installed.Dataset"}}}  # a class this machine lacks: unknown
+    assert learned([{**elsewhere, "metrics": {"gen2real_accuracy": 0.3, "classification_n_real": 100}}]) is None
 
 
 def test_the_frontier_keeps_what_nothing_beats():

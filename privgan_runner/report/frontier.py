@@ -75,8 +75,11 @@ def _chance(results: dict) -> float | None:
         from hydra.utils import get_class
 
         target = ((results.get("config") or {}).get("dataset") or {}).get("_target_")
-        n_classes = getattr(get_class(target), "n_classes", 0) if target else 0
-        chance = 1.0 / n_classes if n_classes else None
+        try:
+            n_classes = getattr(get_class(target), "n_classes", 0) if target else 0
+        except (ImportError, ValueError):  # a dataset class not importable here (a user's extension): unknown
+            n_classes = 0
+        chance = 1.0 / n_classes if isinstance(n_classes, int) and n_classes > 0 else None
     return chance
 
 
