@@ -135,8 +135,7 @@ def cells(table: list[dict], labels: list[str]) -> list[dict]:
             "mechanism": mechanism,
             "setting": setting,
             "seeds": len(runs),
-            "reference": (config.get("privacy") or {}).get("name") == "none"
-            and (config.get("regularizer") or {}).get("name") == "none",
+            "reference": mechanism == "none",  # no privacy mechanism and no regularizer
             "epsilon": _mean_std([(r.get("privacy") or {}).get("epsilon") for r in runs]),
             "audit_epsilon_lb": {".".join(p[1:]): _mean_std([_select(r, p) for r in runs]) for p in AUDIT_BOUNDS},
             "utility": {u: _mean_std([(r.get("metrics") or {}).get(u) for r in runs]) for u in UTILITIES},
@@ -180,6 +179,16 @@ def on_frontier(shown: list[dict], points: list[tuple[float, float]], higher: bo
     return [candidates[j] for j in pareto([points[i] for i in candidates], higher)]
 
 
+def _panel(frontier_cells: list[dict], model: str, utility: str | None):
+    """(the cells `model` applies to, their (mean leak, mean utility) points, the indices on its frontier): what
+    the chart draws and the table lists for one threat model."""
+    shown = [c for c in frontier_cells if model in c["leak"]]
+    if utility is None:
+        return shown, [], []
+    points = [(c["leak"][model]["tpr"][0], c["utility"][utility][0]) for c in shown]
+    return shown, points, on_frontier(shown, points, UTILITIES[utility][0])
+
+
 def _utility_of(frontier_cells: list[dict]) -> str | None:
     """gen2real accuracy where every cell has it, else FID."""
     for name in UTILITIES:
@@ -194,15 +203,14 @@ def frontier_plot(path: Path, frontier_cells: list[dict]) -> Path | None:
     utility = _utility_of(frontier_cells)
     if utility is None:
         return None
-    higher, ylabel = UTILITIES[utility]
+    ylabel = UTILITIES[utility][1]
     plt = _pyplot()
     mechanisms = list(dict.fromkeys(c["mechanism"] for c in frontier_cells))
     colour = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(mechanisms)}
     name = _names(frontier_cells)
     fig, axes = plt.subplots(1, 2, figsize=(14, 6), sharey=True)
     for ax, model in zip(axes, THREAT_MODELS):
-        shown = [c for c in frontier_cells if model in c["leak"]]
-        points = [(c["leak"][model]["tpr"][0], c["utility"][utility][0]) for c in shown]
+        shown, points, on = _panel(frontier_cells, model, utility)
         for m in mechanisms:  # a mechanism's settings (its epsilons, its lambdas) joined in their order
             own = sorted(((c["setting"] or ("", 0.0))[1], p) for c, p in zip(shown, points) if c["mechanism"] == m)
             if own:
@@ -220,9 +228,9 @@ def frontier_plot(path: Path, frontier_cells: list[dict]) -> Path | None:
                 capsize=3,
             )
             ax.annotate(name[id(c)], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        on = sorted(points[i] for i in on_frontier(shown, points, higher))
-        if on:
-            ax.plot(*zip(*on), "-", color="black", lw=2, alpha=0.7, zorder=5, label="frontier")
+        joined = sorted(points[i] for i in on)
+        if joined:
+            ax.plot(*zip(*joined), "-", color="black", lw=2, alpha=0.7, zorder=5, label="frontier")
         ax.set_xlim(left=0)
         ax.axvline(0.01, color="grey", lw=0.8, ls="--")  # TPR = FPR: no leak at this FPR
         ax.set(xlabel="leak: TPR at 1% FPR of the strongest attack", title=f"threat model: {model}")
@@ -251,7 +259,6 @@ _LEARNED = {True: "yes", False: "NO", None: "--"}
 def frontier_table(frontier_cells: list[dict]) -> str:
     """Every figure of the frontier, one row per configuration and threat model, the frontier marked."""
     utility = _utility_of(frontier_cells)
-    higher = UTILITIES[utility][0] if utility else True
     lines = [
         "| threat model | configuration | seeds | leak: TPR@1%FPR | its 95% CP interval | strongest attack | "
         "accountant ε | ε_LB white box (claimed form) | ε_LB final G | gen2real | FID | learned | on the frontier |",
@@ -259,11 +266,7 @@ def frontier_table(frontier_cells: list[dict]) -> str:
     ]
     name = _names(frontier_cells)
     for model in THREAT_MODELS:
-        shown = [c for c in frontier_cells if model in c["leak"]]
-        on = set()
-        if utility:
-            points = [(c["leak"][model]["tpr"][0], c["utility"][utility][0]) for c in shown]
-            on = set(on_frontier(shown, points, higher))
+        shown, _, on = _panel(frontier_cells, model, utility)
         for i, c in enumerate(shown):
             leak = c["leak"][model]
             ci = "--" if leak["ci"] is None else f"[{leak['ci'][0]:.3f}, {leak['ci'][1]:.3f}]"

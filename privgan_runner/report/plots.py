@@ -49,10 +49,13 @@ def _drawable(table: list[dict], figures: list[str]) -> list[str]:
     ][:8]
 
 
-def _panels(plt, n: int):
+def _panels(plt, n: int, width: float = 3.8, height: float = 3.3, margin: float = 0.0, sharey: bool = False):
+    """Up to 4 panels a row, each width x height inches (plus `margin` inches on the left for labels)."""
     cols = min(n, 4)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.3 * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(width * cols + margin, height * rows + 0.4), sharey=sharey, squeeze=False
+    )
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     return fig, axes
@@ -66,15 +69,10 @@ def comparison(path: Path, table: list[dict], labels: list[str], figures: list[s
     if not names or len(table) < 2:
         return None
     plt = _pyplot()
-    cols = min(len(names), 4)
-    rows = -(-len(names) // cols)
-    height = 0.8 + 0.26 * len(table)  # a panel: room for every configuration's row
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(3.4 * cols + 0.06 * max(map(len, labels)), height * rows + 0.5), sharey=True,
-        squeeze=False,
-    )  # fmt: skip
-    for ax in list(axes.flat)[len(names) :]:
-        ax.axis("off")
+    # a panel's height has room for every configuration's row; the labels' width is added once, on the left
+    fig, axes = _panels(
+        plt, len(names), width=3.4, height=0.8 + 0.26 * len(table), margin=0.06 * max(map(len, labels)), sharey=True
+    )
     y = np.arange(len(table))
     for ax, name in zip(axes.flat, names):
         x = [r["figures"][name]["mean"] if isinstance(r["figures"].get(name), dict) else np.nan for r in table]
