@@ -4,7 +4,8 @@
 - a 2-job sweep through the `slurm` preset completes and its report is built;
 - a job preempted mid-training (its array task signalled as Slurm signals before preemption) is requeued and
   ends with the figures of a run that was never stopped;
-- a job that exceeds its time limit is signalled before it, requeued, and completes from its checkpoint;
+- a job that exceeds its time limit (its length measured on this machine first) is signalled before it,
+  requeued, and completes from its checkpoint;
 - a bad job in the array is recorded failed while the others complete.
 """
 
@@ -123,31 +124,42 @@ def test_a_preempted_job_is_requeued_and_ends_with_the_uninterrupted_figures(tmp
     assert results["attacks"]["white_box"]["auc"] == pytest.approx(expected["attacks"]["white_box"]["auc"], abs=1e-9)
 
 
+TIMED = [*SMOKE, "trainer.checkpoint_every=10", "attack=[white_box]", "metric=[gen_gap]"]
+
+
+def _epochs_for(seconds: float, tmp_path: Path) -> int:
+    """How many epochs of TIMED train in about `seconds` on this machine, from a short local run of the same job
+    (one thread, as the Slurm task gets): a fixed count was 45 s of training on one machine and under 30 s on the
+    next, and a job that ends before its signal tests nothing."""
+    probe = 300
+    run = run_cli(*TIMED, f"trainer.epochs={probe}", f"hydra.run.dir={tmp_path / 'probe'}", cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return max(probe, round(probe * seconds / _results(tmp_path / "probe")["train"]["seconds"]))
+
+
 def test_a_job_past_its_time_limit_is_requeued_and_completes_from_its_checkpoint(tmp_path):
-    """A 1-minute limit, signalled 25 s before it (Slurm may signal up to a minute early: here 25-35 s after a
-    task starts): the job (1,500 epochs, about 45 s of training on a 2-core CPU) cannot finish in one task; each
-    is stopped at its checkpoint, requeued (max_num_timeout; Slurm holds a requeued task 2-3 minutes), and a later
-    task resumes and finishes it. About 10 minutes."""
+    """A 2-minute limit, signalled 25 s before it (Slurm checks time limits every 30 s or so and may signal up to a
+    minute early: 35-95 s after a task starts). The job trains for about 120 s, so no task can finish it before
+    its signal, and the task signalled at its checkpoint is requeued (max_num_timeout; Slurm holds a requeued task
+    2-3 minutes); a later task resumes and finishes it. Five to ten minutes."""
+    epochs = _epochs_for(120.0, tmp_path)
     sweep = tmp_path / "sweep"
     done = run_cli(
         "-m",
         *SLURM,
-        *SMOKE,
-        "trainer.epochs=1500",
-        "trainer.checkpoint_every=10",
-        "attack=[white_box]",
-        "metric=[gen_gap]",
-        "hydra.launcher.timeout_min=1",
+        *TIMED,
+        f"trainer.epochs={epochs}",
+        "hydra.launcher.timeout_min=2",
         "hydra.launcher.signal_delay_s=25",
         "hydra.launcher.max_num_timeout=6",
         f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
-        timeout=900,
+        timeout=1500,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = _results(sweep / "0")
-    assert results["status"] == "completed" and results["train"]["steps"] == 1500 * 4
-    assert any("resumed from" in note for note in results["train"]["notes"])
+    assert results["status"] == "completed" and results["train"]["steps"] == epochs * 4
+    assert any("resumed from" in note for note in results["train"]["notes"]), results["train"]["notes"]
 
 
 def run_cli_args() -> list[str]:
