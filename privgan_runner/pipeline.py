@@ -37,6 +37,7 @@ from .stages.evaluate import compute_metrics
 from .stages.plots import draw_plots
 from .stages.record import finish
 from .stages.train import build_gan, handed_on, load_trained, train_or_load
+from .training.devices import keep_freed_memory
 from .training.stop import sigterm_interrupts
 
 __all__ = ["Components", "build_components", "build_gan", "load_trained", "run"]
@@ -81,6 +82,8 @@ def _job(folder: RunFolder, cfg: DictConfig, overrides: list[str] | None, stop) 
     import torch
 
     torch.set_num_threads(parts.trainer.job_threads())  # the job's share of the cores
+    if parts.trainer.keep_freed_memory:
+        keep_freed_memory()
     torch.manual_seed(cfg.seed)
     # an earlier attempt of this job (check_run_folder: the folder holds no other) finished training and was
     # stopped in its attacks or metrics: its model is loaded, not trained again

@@ -49,7 +49,7 @@ from privgan_runner.models.pigan_dcgan import PiganDCGAN  # noqa: E402
 from privgan_runner.objectives.js import JS  # noqa: E402
 from privgan_runner.privacy.none import NoPrivacy  # noqa: E402
 from privgan_runner.regularizers.none import NoRegularizer  # noqa: E402
-from privgan_runner.training.devices import resolve_device  # noqa: E402
+from privgan_runner.training.devices import keep_freed_memory, resolve_device  # noqa: E402
 from privgan_runner.training.precision import PRECISIONS, effective_precision, tf32_scope  # noqa: E402
 from privgan_runner.training.trainer import Trainer  # noqa: E402
 
@@ -271,11 +271,19 @@ def main(argv=None) -> dict:
     p.add_argument("--peak-tflops", type=float, help="the hardware's peak, to print the achieved share of it")
     p.add_argument("--rounds", type=int, default=7, help="interleaved rounds; ratios are medians over them")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument(
+        "--return-freed-memory",
+        action="store_true",
+        help="leave the C library's default (freed CPU memory handed back to the OS); a run keeps it "
+        "(trainer.keep_freed_memory), and so does the benchmark unless told",
+    )
     args = p.parse_args(argv)
 
     device = resolve_device(args.device)
+    kept = False if args.return_freed_memory else keep_freed_memory()
+    print(f"freed CPU memory kept in the process: {kept}")
     if args.privacy == "dpsgd":
-        figures = dp_update_cost(args, device)
+        figures = {**dp_update_cost(args, device), "keep_freed_memory": kept}
         if args.json:
             args.json.write_text(json.dumps(figures, indent=2) + "\n")
         return figures
@@ -336,6 +344,7 @@ def main(argv=None) -> dict:
         "flops_per_step": flops,
         "naive_gflops_per_s": round(flops * naive / 1e9, 3),
         "ours_gflops_per_s": round(flops * ours / 1e9, 3),
+        "keep_freed_memory": kept,
     }
     if args.peak_tflops:
         figures["ours_share_of_peak"] = round(flops * ours / (args.peak_tflops * 1e12), 5)

@@ -158,3 +158,49 @@ def test_fast_per_sample_gradients_through_spectral_norm_match_a_loop():
     grads, _ = per_sample_gradients(D, loss_of_one, (x, fake))
     for name in expected:
         torch.testing.assert_close(grads[name], expected[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding, size",
+    [
+        (4, 2, 1, 8),  # DCGAN's
+        (4, 2, 1, 7),  # an odd input: the last row no window reaches
+        (4, 2, 0, 9),
+        (3, 1, 1, 6),  # stride 1: blocks are pixels
+        (2, 2, 0, 8),
+        (6, 3, 2, 11),
+        (4, 2, 3, 5),  # padding wider than a block
+        ((4, 2), (2, 1), (1, 0), (7, 9)),  # rectangular
+    ],
+)
+def test_window_gram_from_blocks_equals_the_gram_of_the_unfolded_windows(kernel, stride, padding, size):
+    """Ghost clipping's position Gram of a convolution, from its input cut into stride x stride blocks (no im2col),
+    equals the Gram of the unfolded windows, for rows j and k of one record."""
+    import torch.nn.functional as F
+
+    from privgan_runner.privacy.per_sample import _blocks, _superpixels, _window_gram
+
+    size = (size, size) if isinstance(size, int) else size
+    m = torch.nn.Conv2d(3, 5, kernel, stride, padding)
+    a = torch.randn(2 * 4, 3, *size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x, out_hw, q_hw = _superpixels(m, a)
+    cols = _blocks(F.unfold(a, m.kernel_size, padding=m.padding, stride=m.stride), 2)
+    blocks = _blocks(x, 2)
+    assert cols[0].shape[2] == out_hw[0] * out_hw[1]
+    for j, k in ((0, 0), (0, 1), (1, 1)):
+        expected = torch.bmm(cols[j].transpose(1, 2), cols[k])
+        torch.testing.assert_close(_window_gram(blocks[j], blocks[k], m, out_hw, q_hw), expected)
+
+
+def test_a_kernel_not_a_whole_number_of_strides_is_unfolded_instead():
+    from privgan_runner.privacy.per_sample import _superpixels
+
+    assert _superpixels(torch.nn.Conv2d(3, 5, 3, 2, 1), torch.randn(2, 3, 8, 8)) is None
+    assert _superpixels(torch.nn.Conv2d(3, 5, 4, 2, 1, dilation=2), torch.randn(2, 3, 8, 8)) is None
+    assert _superpixels(torch.nn.Conv2d(3, 5, 4, 2, 1, padding_mode="reflect"), torch.randn(2, 3, 8, 8)) is None
+    from privgan_runner.privacy.per_sample import layerwise_supported
+
+    # nor does ghost clipping take such a layer: its norms would be a zero-padded layer's (vmap(grad) runs instead)
+    assert layerwise_supported(torch.nn.Sequential(torch.nn.Conv2d(3, 5, 4, 2, 1)))
+    assert not layerwise_supported(torch.nn.Sequential(torch.nn.Conv2d(3, 5, 4, 2, 1, padding_mode="reflect")))
+    assert not layerwise_supported(torch.nn.Sequential(torch.nn.Conv2d(3, 5, 3, 1, padding="same")))

@@ -129,28 +129,95 @@ def _blocks(t: torch.Tensor, rows_per_record: int) -> list[torch.Tensor]:
     return list(t.view(rows_per_record, t.shape[0] // rows_per_record, *t.shape[1:]).unbind(0))
 
 
-def _squared_norms(a: torch.Tensor, d: torch.Tensor, r: int, has_bias: bool) -> torch.Tensor:
-    """Each record's squared weight (and bias) gradient norm from a: [rB, P, L] inputs and d: [rB, O, L]
-    output gradients, a record's r rows being its positions side by side: sum_i d_i a_i^T over them."""
-    a_blocks, d_blocks = _blocks(a, r), _blocks(d, r)
-    length, p, o = r * a.shape[2], a.shape[1], d.shape[1]
-    if length**2 > p * o:  # many positions: the per-record gradient is smaller than the position Gram
-        per_record = sum(torch.bmm(dj, aj.transpose(1, 2)) for dj, aj in zip(d_blocks, a_blocks))
-        sq = per_record.flatten(1).pow(2).sum(1)
-    else:  # sum over blocks j, k of <a_j^T a_k, d_j^T d_k>
-        sq = sum(
-            (torch.bmm(aj.transpose(1, 2), ak) * torch.bmm(dj.transpose(1, 2), dk)).sum((1, 2))
-            for aj, dj in zip(a_blocks, d_blocks)
-            for ak, dk in zip(a_blocks, d_blocks)
-        )
-    if has_bias:
-        sq = sq + sum(dj.sum(2) for dj in d_blocks).pow(2).sum(1)
-    return sq
+def _bias_term(d_blocks: list[torch.Tensor]) -> torch.Tensor:
+    """Each record's squared bias gradient norm: its output gradients summed over rows and positions."""
+    return sum(dj.sum(2) for dj in d_blocks).pow(2).sum(1)
+
+
+def _per_record_norms(a: torch.Tensor, d: torch.Tensor, r: int) -> torch.Tensor:
+    """Each record's squared weight gradient norm from its gradient sum_j d_j a_j^T itself (a: [rB, P, L], d:
+    [rB, O, L])."""
+    per_record = sum(torch.bmm(dj, aj.transpose(1, 2)) for dj, aj in zip(_blocks(d, r), _blocks(a, r)))
+    return per_record.flatten(1).pow(2).sum(1)
+
+
+def _gram_norms(a_gram: Callable[[int, int], torch.Tensor], d_blocks: list[torch.Tensor]) -> torch.Tensor:
+    """Each record's squared weight gradient norm sum_{j,k} <a_j^T a_k, d_j^T d_k> over its rows j, k, from
+    `a_gram(j, k)` ([B, L, L], the Gram of row j's and row k's input positions). The (k, j) term is the (j, k) one
+    transposed on both sides, so each unordered pair is computed once."""
+    r = len(d_blocks)
+    return sum(
+        (1 if j == k else 2) * (a_gram(j, k) * torch.bmm(d_blocks[j].transpose(1, 2), d_blocks[k])).sum((1, 2))
+        for j in range(r)
+        for k in range(j, r)
+    )
+
+
+def _gram_is_smaller(positions: int, inputs: int, outputs: int) -> bool:
+    """Whether a record's position Gram (positions^2, all its rows' positions) is no larger than its weight gradient
+    (inputs x outputs): then its norm comes from Grams, else from the per-record gradient."""
+    return positions**2 <= inputs * outputs
+
+
+def _superpixels(m: nn.Conv2d, a: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int], tuple[int, int]] | None:
+    """The convolution's zero-padded input cut into stride x stride blocks (space to depth), [N, C*sh*sw, Qh*Qw], with
+    the output's (OH, OW) and the blocks' (Qh, Qw); None where the kernel is not a whole number of strides (or is
+    dilated, or pads other than with zeros). A window at output (oy, ox) is then exactly the blocks (oy + u, ox + v),
+    u < kh / sh, v < kw / sw: its inner product with another is a sum of kh/sh x kw/sw block inner products, so
+    the windows' Gram is a few shifted sums of the blocks' Gram, without unfolding the windows (im2col)."""
+    (kh, kw), (sh, sw) = m.kernel_size, m.stride
+    if m.dilation != (1, 1) or kh % sh or kw % sw or m.padding_mode != "zeros" or isinstance(m.padding, str):
+        return None
+    (ph, pw), (n, c, h, w) = m.padding, a.shape
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    qh, qw = oh - 1 + kh // sh, ow - 1 + kw // sw
+    x = a.new_zeros(n, c, sh, sw, qh, qw)  # block (i, j) holds padded pixel (i * sh + by, j * sw + bx) at [by, bx]
+    for by in range(sh):
+        rows = _block_range(by, sh, ph, h, qh)
+        for bx in range(sw):
+            cols = _block_range(bx, sw, pw, w, qw)
+            if rows and cols:  # one strided copy per offset in the block: no padded copy, no permuted one
+                x[:, :, by, bx, rows[0] : rows[1], cols[0] : cols[1]] = a[:, :, rows[2] :: sh, cols[2] :: sw][
+                    :, :, : rows[1] - rows[0], : cols[1] - cols[0]
+                ]
+    return x.view(n, c * sh * sw, qh * qw), (oh, ow), (qh, qw)
+
+
+def _block_range(offset: int, stride: int, pad: int, size: int, blocks: int) -> tuple[int, int, int] | None:
+    """(first block, end block, first input pixel) of the blocks whose pixel at `offset` is an input pixel, not
+    padding: padded pixel q * stride + offset is input pixel q * stride + offset - pad."""
+    first = max(0, -(-(pad - offset) // stride))
+    end = min(blocks, (size - 1 + pad - offset) // stride + 1)
+    return (first, end, first * stride + offset - pad) if end > first else None
+
+
+def _window_gram(blocks_j: torch.Tensor, blocks_k: torch.Tensor, m: nn.Conv2d, out_hw, q_hw) -> torch.Tensor:
+    """[B, L, L]: the inner products of the convolution windows of two rows, from their blocks (`_superpixels`)."""
+    (oh, ow), (qh, qw) = out_hw, q_hw
+    g = torch.bmm(blocks_j.transpose(1, 2), blocks_k).view(-1, qh, qw, qh, qw)
+    kh, kw = m.kernel_size[0] // m.stride[0], m.kernel_size[1] // m.stride[1]
+    windows = sum(g[:, u : u + oh, v : v + ow, u : u + oh, v : v + ow] for u in range(kh) for v in range(kw))
+    return windows.reshape(-1, oh * ow, oh * ow)
 
 
 def _conv2d(m: nn.Conv2d, a: torch.Tensor, d: torch.Tensor, r: int):
-    cols = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)  # [rB, C*k*k, L]
-    sq = _squared_norms(cols, d.flatten(2), r, m.bias is not None)
+    d_flat = d.flatten(2)  # [rB, O, L]
+    d_blocks = _blocks(d_flat, r)
+    inputs = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
+    blocks = _superpixels(m, a) if _gram_is_smaller(r * d_flat.shape[2], inputs, m.out_channels) else None
+    if blocks is not None:
+        x, out_hw, q_hw = blocks
+        x_blocks = _blocks(x, r)
+        sq = _gram_norms(lambda j, k: _window_gram(x_blocks[j], x_blocks[k], m, out_hw, q_hw), d_blocks)
+    else:
+        cols = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)  # [rB, P, L]
+        if _gram_is_smaller(r * cols.shape[2], cols.shape[1], m.out_channels):
+            cols_blocks = _blocks(cols, r)
+            sq = _gram_norms(lambda j, k: torch.bmm(cols_blocks[j].transpose(1, 2), cols_blocks[k]), d_blocks)
+        else:
+            sq = _per_record_norms(cols, d_flat, r)
+    if m.bias is not None:
+        sq = sq + _bias_term(d_blocks)
 
     def clipped_sum(factors: torch.Tensor) -> dict[str, torch.Tensor]:
         scaled = d * factors.repeat(r)[:, None, None, None]  # row j*B + i is record i's
@@ -168,7 +235,15 @@ def _conv2d(m: nn.Conv2d, a: torch.Tensor, d: torch.Tensor, r: int):
 
 def _linear(m: nn.Linear, a: torch.Tensor, d: torch.Tensor, r: int):
     a, d = a.reshape(a.shape[0], -1, a.shape[-1]), d.reshape(d.shape[0], -1, d.shape[-1])  # [rB, L, F]
-    sq = _squared_norms(a.transpose(1, 2), d.transpose(1, 2), r, m.bias is not None)
+    a_t, d_t = a.transpose(1, 2), d.transpose(1, 2)  # [rB, F, L]
+    d_blocks = _blocks(d_t, r)
+    if _gram_is_smaller(r * a.shape[1], m.in_features, m.out_features):
+        a_blocks = _blocks(a_t, r)
+        sq = _gram_norms(lambda j, k: torch.bmm(a_blocks[j].transpose(1, 2), a_blocks[k]), d_blocks)
+    else:
+        sq = _per_record_norms(a_t, d_t, r)
+    if m.bias is not None:
+        sq = sq + _bias_term(d_blocks)
 
     def clipped_sum(factors: torch.Tensor) -> dict[str, torch.Tensor]:
         scaled = d * factors.repeat(r)[:, None, None]
@@ -207,13 +282,16 @@ LAYERWISE = {nn.Conv2d: _conv2d, nn.Linear: _linear, nn.GroupNorm: _group_norm, 
 
 def layerwise_supported(module: nn.Module) -> bool:
     """Every module that holds parameters is a kind `layerwise_clipped_sum` knows, with both its weight and
-    (if any) bias trained, and no grouped convolution or norm without an affine part."""
+    (if any) bias trained, and no grouped convolution, convolution padded other than with zeros (or by name), or norm
+    without an affine part."""
     for m in module.modules():
         own = dict(m.named_parameters(recurse=False))
         if not own:
             continue
         if type(m) not in LAYERWISE or set(own) - {"weight", "bias"} or getattr(m, "groups", 1) != 1:
             return False
+        if isinstance(m, nn.Conv2d) and (m.padding_mode != "zeros" or isinstance(m.padding, str)):
+            return False  # the windows are unfolded with zero padding, from the stride and padding numbers
         if not all(p.requires_grad for p in own.values()):
             return False
     return True

@@ -82,6 +82,7 @@ class Trainer:
         checkpoint_every: int = 50,
         threads: int | None = None,
         precision: str = "tf32",
+        keep_freed_memory: bool = True,
     ):
         if threads is not None and (
             not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 4096
@@ -105,6 +106,8 @@ class Trainer:
             raise ConfigError("betas", f"must be two numbers in [0, 1), got {list(betas)}")
         if not divergence_threshold > 0:
             raise ConfigError("divergence_threshold", f"must be > 0, got {divergence_threshold}")
+        if not isinstance(keep_freed_memory, bool):
+            raise ConfigError("keep_freed_memory", f"must be true or false, got {keep_freed_memory!r}")
         if not isinstance(device, str):
             raise ConfigError("device", f"must be auto, cpu, cuda or cuda:N, got {device!r}")
         if device != "auto":
@@ -121,6 +124,7 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.threads = threads
         self.precision = check_precision(precision)
+        self.keep_freed_memory = keep_freed_memory
 
     def job_threads(self) -> int:
         """CPU threads for this job: `threads`, else the cores shared by the local jobs running in parallel
