@@ -175,32 +175,46 @@ def test_fast_per_sample_gradients_through_spectral_norm_match_a_loop():
 )
 def test_window_gram_from_blocks_equals_the_gram_of_the_unfolded_windows(kernel, stride, padding, size):
     """Ghost clipping's position Gram of a convolution, from its input cut into stride x stride blocks (no im2col),
-    equals the Gram of the unfolded windows, for rows j and k of one record."""
+    equals the Gram of the unfolded windows of both rows (real, generated) of each record."""
     import torch.nn.functional as F
 
-    from privgan_runner.privacy.per_sample import _blocks, _superpixels, _window_gram
+    from privgan_runner.privacy.per_sample import _side_by_side, _superpixels, _window_gram
 
     size = (size, size) if isinstance(size, int) else size
     m = torch.nn.Conv2d(3, 5, kernel, stride, padding)
     a = torch.randn(2 * 4, 3, *size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    x, out_hw, q_hw = _superpixels(m, a)
-    cols = _blocks(F.unfold(a, m.kernel_size, padding=m.padding, stride=m.stride), 2)
-    blocks = _blocks(x, 2)
-    assert cols[0].shape[2] == out_hw[0] * out_hw[1]
-    for j, k in ((0, 0), (0, 1), (1, 1)):
-        expected = torch.bmm(cols[j].transpose(1, 2), cols[k])
-        torch.testing.assert_close(_window_gram(blocks[j], blocks[k], m, out_hw, q_hw), expected)
+    x, out_hw, q_hw = _superpixels(m, a, 2)
+    cols = _side_by_side(F.unfold(a, m.kernel_size, padding=m.padding, stride=m.stride), 2)  # [4, P, 2L]
+    assert cols.shape[2] == 2 * out_hw[0] * out_hw[1]
+    expected = torch.bmm(cols.transpose(1, 2), cols)
+    torch.testing.assert_close(_window_gram(x, m, 2, out_hw, q_hw), expected)
 
 
 def test_a_kernel_not_a_whole_number_of_strides_is_unfolded_instead():
     from privgan_runner.privacy.per_sample import _superpixels
 
-    assert _superpixels(torch.nn.Conv2d(3, 5, 3, 2, 1), torch.randn(2, 3, 8, 8)) is None
-    assert _superpixels(torch.nn.Conv2d(3, 5, 4, 2, 1, dilation=2), torch.randn(2, 3, 8, 8)) is None
-    assert _superpixels(torch.nn.Conv2d(3, 5, 4, 2, 1, padding_mode="reflect"), torch.randn(2, 3, 8, 8)) is None
+    assert _superpixels(torch.nn.Conv2d(3, 5, 3, 2, 1), torch.randn(2, 3, 8, 8), 1) is None
+    assert _superpixels(torch.nn.Conv2d(3, 5, 4, 2, 1, dilation=2), torch.randn(2, 3, 8, 8), 1) is None
+    assert _superpixels(torch.nn.Conv2d(3, 5, 4, 2, 1, padding_mode="reflect"), torch.randn(2, 3, 8, 8), 1) is None
     from privgan_runner.privacy.per_sample import layerwise_supported
 
     # nor does ghost clipping take such a layer: its norms would be a zero-padded layer's (vmap(grad) runs instead)
     assert layerwise_supported(torch.nn.Sequential(torch.nn.Conv2d(3, 5, 4, 2, 1)))
     assert not layerwise_supported(torch.nn.Sequential(torch.nn.Conv2d(3, 5, 4, 2, 1, padding_mode="reflect")))
     assert not layerwise_supported(torch.nn.Sequential(torch.nn.Conv2d(3, 5, 3, 1, padding="same")))
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding, dilation, size",
+    [(4, 2, 1, 1, 16), (4, 2, 1, 1, 7), (3, 1, 0, 2, 9), ((4, 3), (2, 1), (2, 0), (1, 2), (8, 11)), (1, 1, 0, 1, 4)],
+)
+def test_the_windows_view_equals_unfold(kernel, stride, padding, dilation, size):
+    import torch.nn.functional as F
+
+    from privgan_runner.privacy.per_sample import _windows
+
+    size = (size, size) if isinstance(size, int) else size
+    m = torch.nn.Conv2d(3, 5, kernel, stride, padding, dilation)
+    a = torch.randn(6, 3, *size, generator=torch.Generator().manual_seed(0))
+    expected = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
+    assert torch.equal(_windows(m, a), expected)
