@@ -187,7 +187,29 @@ def test_window_gram_from_blocks_equals_the_gram_of_the_unfolded_windows(kernel,
     cols = _side_by_side(F.unfold(a, m.kernel_size, padding=m.padding, stride=m.stride), 2)  # [4, P, 2L]
     assert cols.shape[2] == 2 * out_hw[0] * out_hw[1]
     expected = torch.bmm(cols.transpose(1, 2), cols)
-    torch.testing.assert_close(_window_gram(x, m, 2, out_hw, q_hw), expected)
+    torch.testing.assert_close(_window_gram(x, x, m, out_hw, q_hw), expected)
+    rows = x.view(4, x.shape[1], 2, -1).unbind(2)  # one row's blocks against another's
+    length = out_hw[0] * out_hw[1]
+    torch.testing.assert_close(_window_gram(rows[0], rows[1], m, out_hw, q_hw), expected[:, :length, length:])
+
+
+@pytest.mark.parametrize("size", [8, 16], ids=["one-gram", "gram-per-row-pair"])
+def test_block_gram_norms_equal_the_norms_of_per_record_gradients(size):
+    """Both ways of summing the Gram (one over a record's rows; one per pair of rows, 64 blocks or more) give each
+    record's squared gradient norm, the gradient being its two rows' summed."""
+    from privgan_runner.privacy.per_sample import _block_gram_norms, _superpixels
+
+    m = torch.nn.Conv2d(3, 4, 4, 2, 1, bias=False).double()
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(2 * 3, 3, size, size, generator=gen, dtype=torch.float64)
+    d = torch.randn(2 * 3, 4, size // 2, size // 2, generator=gen, dtype=torch.float64)
+    blocks = _superpixels(m, a, 2)
+    assert (blocks[2][0] * blocks[2][1] >= 64) == (size == 16)
+    expected = []
+    for i in range(3):
+        weight = sum(torch.nn.grad.conv2d_weight(a[[j * 3 + i]], m.weight.shape, d[[j * 3 + i]], 2, 1) for j in (0, 1))
+        expected.append(weight.pow(2).sum())
+    torch.testing.assert_close(_block_gram_norms(blocks, m, d.flatten(2), 2), torch.stack(expected))
 
 
 def test_a_kernel_not_a_whole_number_of_strides_is_unfolded_instead():

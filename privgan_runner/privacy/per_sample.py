@@ -129,9 +129,10 @@ def _blocks(t: torch.Tensor, rows_per_record: int) -> list[torch.Tensor]:
     return list(t.view(rows_per_record, t.shape[0] // rows_per_record, *t.shape[1:]).unbind(0))
 
 
-def _bias_term(d_blocks: list[torch.Tensor]) -> torch.Tensor:
-    """Each record's squared bias gradient norm: its output gradients summed over rows and positions."""
-    return sum(dj.sum(2) for dj in d_blocks).pow(2).sum(1)
+def _bias_term(d_sums: torch.Tensor, r: int) -> torch.Tensor:
+    """Each record's squared bias gradient norm from d_sums [rB, O], its rows' output gradients summed over
+    positions: the sum over its rows, squared."""
+    return d_sums.view(r, -1, d_sums.shape[1]).sum(0).pow(2).sum(1)
 
 
 def _per_record_norms(a: torch.Tensor, d: torch.Tensor, r: int) -> torch.Tensor:
@@ -194,14 +195,30 @@ def _block_range(offset: int, stride: int, pad: int, size: int, blocks: int) -> 
     return (first, end, first * stride + offset - pad) if end > first else None
 
 
-def _window_gram(blocks: torch.Tensor, m: nn.Conv2d, r: int, out_hw, q_hw) -> torch.Tensor:
-    """[B, rL, rL]: the inner products of every pair of a record's windows (all its rows'), from its blocks
-    (`_superpixels`): one Gram of the blocks, then its shifted sums, rows first, then columns."""
+def _window_gram(left: torch.Tensor, right: torch.Tensor, m: nn.Conv2d, out_hw, q_hw) -> torch.Tensor:
+    """[B, jL, kL]: the inner products of the windows of j rows of each record with those of k rows, from their
+    blocks ([B, F, jQ] and [B, F, kQ], `_superpixels`): one Gram of the blocks, then its shifted sums, rows first,
+    then columns."""
     (oh, ow), (qh, qw) = out_hw, q_hw
-    g = torch.bmm(blocks.transpose(1, 2), blocks).view(-1, r, qh, qw, r, qh, qw)
+    j, k = left.shape[2] // (qh * qw), right.shape[2] // (qh * qw)
+    g = torch.bmm(left.transpose(1, 2), right).view(-1, j, qh, qw, k, qh, qw)
     g = sum(g[:, :, u : u + oh, :, :, u : u + oh, :] for u in range(m.kernel_size[0] // m.stride[0]))
     g = sum(g[:, :, :, v : v + ow, :, :, v : v + ow] for v in range(m.kernel_size[1] // m.stride[1]))
-    return g.reshape(-1, r * oh * ow, r * oh * ow)
+    return g.reshape(-1, j * oh * ow, k * oh * ow)
+
+
+def _block_gram_norms(blocks, m: nn.Conv2d, d_flat: torch.Tensor, r: int) -> torch.Tensor:
+    """Each record's squared weight gradient norm from its blocks (`_superpixels`). Where a row's blocks are few,
+    one Gram over all of a record's rows costs fewer operations; where they are many (64 or more: 32x32 DCGAN's
+    second layer), products dominate, and each unordered pair of rows once takes (r+1)/2r of them (measured on a
+    2-core CPU: 4.5 against 5.3 ms there, 1.4 against 1.2 ms at 25 blocks)."""
+    x, out_hw, q_hw = blocks
+    if q_hw[0] * q_hw[1] < 64:
+        d_record = _side_by_side(d_flat, r)
+        d_gram = torch.bmm(d_record.transpose(1, 2), d_record)
+        return torch.linalg.vecdot(_window_gram(x, x, m, out_hw, q_hw).flatten(1), d_gram.flatten(1))
+    rows = x.view(x.shape[0], x.shape[1], r, -1).unbind(2)  # [B, F, Q] views, row j of every record
+    return _gram_norms(lambda j, k: _window_gram(rows[j], rows[k], m, out_hw, q_hw), _blocks(d_flat, r))
 
 
 def _side_by_side(t: torch.Tensor, r: int) -> torch.Tensor:
@@ -226,10 +243,8 @@ def _conv2d(m: nn.Conv2d, a: torch.Tensor, d: torch.Tensor, r: int):
     d_blocks = _blocks(d_flat, r)
     inputs = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
     blocks = _superpixels(m, a, r) if _gram_is_smaller(r * d_flat.shape[2], inputs, m.out_channels) else None
-    if blocks is not None:  # one Gram of each record's windows and one of its output gradients, all rows at once
-        d_record = _side_by_side(d_flat, r)
-        d_gram = torch.bmm(d_record.transpose(1, 2), d_record)
-        sq = (_window_gram(blocks[0], m, r, *blocks[1:]) * d_gram).sum((1, 2))
+    if blocks is not None:
+        sq = _block_gram_norms(blocks, m, d_flat, r)
     else:
         cols = _windows(m, a)  # [rB, P, L]
         if _gram_is_smaller(r * cols.shape[2], cols.shape[1], m.out_channels):
@@ -237,8 +252,9 @@ def _conv2d(m: nn.Conv2d, a: torch.Tensor, d: torch.Tensor, r: int):
             sq = _gram_norms(lambda j, k: torch.bmm(cols_blocks[j].transpose(1, 2), cols_blocks[k]), d_blocks)
         else:
             sq = _per_record_norms(cols, d_flat, r)
-    if m.bias is not None:
-        sq = sq + _bias_term(d_blocks)
+    d_sums = d_flat.sum(2) if m.bias is not None else None  # [rB, O], for the bias's norm and its clipped sum
+    if d_sums is not None:
+        sq = sq + _bias_term(d_sums, r)
 
     def clipped_sum(factors: torch.Tensor) -> dict[str, torch.Tensor]:
         rows = factors.repeat(r)[:, None, None, None]  # row j*B + i is record i's
@@ -250,7 +266,7 @@ def _conv2d(m: nn.Conv2d, a: torch.Tensor, d: torch.Tensor, r: int):
             )
         }
         if m.bias is not None:
-            out["bias"] = torch.mv(d.sum((2, 3)).t(), rows.flatten())  # sum_i c_i (d_i summed over positions)
+            out["bias"] = torch.mv(d_sums.t(), rows.flatten())  # sum_i c_i (d_i summed over positions)
         return out
 
     return sq, clipped_sum
@@ -266,7 +282,7 @@ def _linear(m: nn.Linear, a: torch.Tensor, d: torch.Tensor, r: int):
     else:
         sq = _per_record_norms(a_t, d_t, r)
     if m.bias is not None:
-        sq = sq + _bias_term(d_blocks)
+        sq = sq + _bias_term(d_t.sum(2), r)
 
     def clipped_sum(factors: torch.Tensor) -> dict[str, torch.Tensor]:
         scaled = d * factors.repeat(r)[:, None, None]
@@ -364,6 +380,6 @@ def noised_mean(
     """(clipped sum + N(0, std^2)) / expected batch size, noise drawn in `order` as Opacus draws it; `stds`:
     {parameter: its group's std} (`group_stds`)."""
     return {
-        name: (summed[name] + gaussian_noise(stds[name], summed[name], secure_mode)) / expected_batch_size
-        for name in order
+        name: gaussian_noise(stds[name], summed[name], secure_mode).add_(summed[name]).div_(expected_batch_size)
+        for name in order  # in place on the fresh noise draw: no further buffer per parameter
     }
