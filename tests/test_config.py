@@ -177,6 +177,18 @@ def test_threads_per_job():
         build_components(compose_config("trainer.threads=0"))
 
 
+def test_keep_freed_memory_is_true_or_false_and_applies_once_per_process():
+    import platform
+
+    from privgan_runner.training.devices import keep_freed_memory
+
+    with pytest.raises(ConfigError, match="keep_freed_memory"):
+        build_components(compose_config("trainer.keep_freed_memory=3"))
+    kept = keep_freed_memory()
+    assert kept == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+    assert keep_freed_memory() == kept
+
+
 def test_slurm_preset_composes_with_requeue():
     from hydra import compose, initialize_config_module
 
