@@ -213,13 +213,11 @@ def test_block_gram_norms_equal_the_norms_of_per_record_gradients(size):
 
 
 def test_a_kernel_not_a_whole_number_of_strides_is_unfolded_instead():
-    from privgan_runner.privacy.per_sample import _superpixels
+    from privgan_runner.privacy.per_sample import _superpixels, layerwise_supported
 
     assert _superpixels(torch.nn.Conv2d(3, 5, 3, 2, 1), torch.randn(2, 3, 8, 8), 1) is None
     assert _superpixels(torch.nn.Conv2d(3, 5, 4, 2, 1, dilation=2), torch.randn(2, 3, 8, 8), 1) is None
     assert _superpixels(torch.nn.Conv2d(3, 5, 4, 2, 1, padding_mode="reflect"), torch.randn(2, 3, 8, 8), 1) is None
-    from privgan_runner.privacy.per_sample import layerwise_supported
-
     # nor does ghost clipping take such a layer: its norms would be a zero-padded layer's (vmap(grad) runs instead)
     assert layerwise_supported(torch.nn.Sequential(torch.nn.Conv2d(3, 5, 4, 2, 1)))
     assert not layerwise_supported(torch.nn.Sequential(torch.nn.Conv2d(3, 5, 4, 2, 1, padding_mode="reflect")))
@@ -240,3 +238,45 @@ def test_the_windows_view_equals_unfold(kernel, stride, padding, dilation, size)
     a = torch.randn(6, 3, *size, generator=torch.Generator().manual_seed(0))
     expected = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
     assert torch.equal(_windows(m, a), expected)
+
+
+def test_ghost_clipping_equals_clipped_per_record_gradients_on_every_convolution_path(monkeypatch):
+    """A D whose convolutions take each way to a record's norm: the per-record gradient (1 input channel, many
+    positions), blocks (4x4, stride 2) and the unfolded windows' Gram (3x3, stride 2: not a whole number of strides);
+    the clipped sum equals that of torch.func's per-record gradients, for pairs of rows as the DP step feeds it."""
+    from privgan_runner.privacy import per_sample
+
+    taken = []
+    for path in ("_per_record_norms", "_block_gram_norms", "_windows"):
+        original = getattr(per_sample, path)
+        monkeypatch.setattr(per_sample, path, lambda *a, _f=original, _p=path: taken.append(_p) or _f(*a))
+    torch.manual_seed(0)
+    D = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, 1, 1),  # 2 x 64 positions against 9 x 4 weights: the per-record gradient
+        torch.nn.LeakyReLU(0.2),
+        torch.nn.Conv2d(4, 32, 4, 2, 1),  # 2 x 16 positions against 64 x 32: blocks
+        torch.nn.LeakyReLU(0.2),
+        torch.nn.Conv2d(32, 32, 3, 2, 1, bias=False),  # 2 x 4 positions against 288 x 32, 3x3 stride 2: windows
+        torch.nn.Flatten(),
+        torch.nn.Linear(32 * 2 * 2, 1),
+    ).double()
+    assert per_sample.layerwise_supported(D)
+    gen = torch.Generator().manual_seed(1)
+    x, fake = (torch.randn(5, 1, 8, 8, generator=gen, dtype=torch.float64) for _ in range(2))
+
+    def summed_loss():
+        out = D(torch.cat([x, fake]))
+        return (torch.nn.functional.softplus(-out[:5]) + torch.nn.functional.softplus(out[5:])).sum()
+
+    def loss_of_one(call, xi, fi):
+        return (torch.nn.functional.softplus(-call(xi[None])) + torch.nn.functional.softplus(call(fi[None]))).sum()
+
+    order = [name for name, _ in D.named_parameters()]
+    grads, _ = per_sample.per_sample_gradients(D, loss_of_one, (x, fake))
+    for bound in (1e-3, 1e3):  # every record clipped; none
+        taken.clear()
+        ghost = per_sample.layerwise_clipped_sum(D, summed_loss, bound, rows_per_record=2)
+        assert sorted(taken) == ["_block_gram_norms", "_per_record_norms", "_windows", "_windows"]
+        expected = per_sample.clipped_sum(grads, order, [order], [bound])
+        for name in order:
+            torch.testing.assert_close(ghost[name], expected[name], msg=name)

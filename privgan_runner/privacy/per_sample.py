@@ -240,18 +240,16 @@ def _windows(m: nn.Conv2d, a: torch.Tensor) -> torch.Tensor:
 
 def _conv2d(m: nn.Conv2d, a: torch.Tensor, d: torch.Tensor, r: int):
     d_flat = d.flatten(2)  # [rB, O, L]
-    d_blocks = _blocks(d_flat, r)
     inputs = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
-    blocks = _superpixels(m, a, r) if _gram_is_smaller(r * d_flat.shape[2], inputs, m.out_channels) else None
+    by_gram = _gram_is_smaller(r * d_flat.shape[2], inputs, m.out_channels)
+    blocks = _superpixels(m, a, r) if by_gram else None
     if blocks is not None:
         sq = _block_gram_norms(blocks, m, d_flat, r)
+    elif by_gram:
+        cols_blocks = _blocks(_windows(m, a), r)  # [B, P, L] each
+        sq = _gram_norms(lambda j, k: torch.bmm(cols_blocks[j].transpose(1, 2), cols_blocks[k]), _blocks(d_flat, r))
     else:
-        cols = _windows(m, a)  # [rB, P, L]
-        if _gram_is_smaller(r * cols.shape[2], cols.shape[1], m.out_channels):
-            cols_blocks = _blocks(cols, r)
-            sq = _gram_norms(lambda j, k: torch.bmm(cols_blocks[j].transpose(1, 2), cols_blocks[k]), d_blocks)
-        else:
-            sq = _per_record_norms(cols, d_flat, r)
+        sq = _per_record_norms(_windows(m, a), d_flat, r)
     d_sums = d_flat.sum(2) if m.bias is not None else None  # [rB, O], for the bias's norm and its clipped sum
     if d_sums is not None:
         sq = sq + _bias_term(d_sums, r)
